@@ -1,0 +1,103 @@
+package starttls
+
+import "strings"
+
+// Capabilities is an ordered set of capability entries as the peer sent them:
+// SMTP EHLO keyword lines ("SIZE 10240000"), IMAP atoms ("AUTH=PLAIN"), POP3
+// CAPA lines ("SASL PLAIN LOGIN"). An entry's keyword is the text before its
+// first space; keywords compare by ASCII case folding only, so that no
+// Unicode look-alike ("ſTARTTLS" with a long s, a Kelvin sign) matches.
+//
+// The zero value and the nil pointer are empty sets.
+type Capabilities struct {
+	entries []string
+}
+
+// NewCapabilities returns a set holding entries, in order.
+func NewCapabilities(entries ...string) *Capabilities {
+	return &Capabilities{entries: append([]string(nil), entries...)}
+}
+
+// Add appends an entry.
+func (c *Capabilities) Add(entry string) { c.entries = append(c.entries, entry) }
+
+// Len returns the number of entries.
+func (c *Capabilities) Len() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.entries)
+}
+
+// List returns a copy of the entries as sent, in order; nil for an empty
+// set.
+func (c *Capabilities) List() []string {
+	if c == nil || len(c.entries) == 0 {
+		return nil
+	}
+	return append([]string(nil), c.entries...)
+}
+
+// Has reports whether an entry's keyword equals name, ignoring ASCII case.
+// The whole keyword must match: "XSTARTTLS", "STARTTLSX" and "STARTTLS\x00"
+// are not "STARTTLS".
+func (c *Capabilities) Has(name string) bool {
+	_, ok := c.Get(name)
+	return ok
+}
+
+// Get returns the parameters of the first entry whose keyword is name (the
+// text after the keyword's space, "" when there is none) and whether there
+// was one.
+func (c *Capabilities) Get(name string) (params string, ok bool) {
+	if c == nil {
+		return "", false
+	}
+	for _, e := range c.entries {
+		kw, rest, _ := strings.Cut(e, " ")
+		if EqualFold(kw, name) {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// Params returns the space-separated parameters of name's entry, nil when
+// absent or bare.
+func (c *Capabilities) Params(name string) []string {
+	p, _ := c.Get(name)
+	return strings.Fields(p)
+}
+
+// String returns the entries joined by ", ", escaped.
+func (c *Capabilities) String() string {
+	if c == nil {
+		return ""
+	}
+	return Escape(strings.Join(c.entries, ", "))
+}
+
+// EqualFold reports whether a and b are equal under ASCII case folding.
+// Unlike strings.EqualFold it does not fold Unicode: "ſ" (U+017F) is not
+// "s", so a look-alike keyword cannot pass for a real one.
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

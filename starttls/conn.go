@@ -1,0 +1,292 @@
+package starttls
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+)
+
+// Default bounds of a [Conn].
+const (
+	// DefaultMaxLineLength is the longest line accepted, terminator excluded.
+	// It is four times the 1000 octets of RFC 5321, Section 4.5.3.1.6 and
+	// comfortably above real IMAP CAPABILITY lines (about 1 KiB).
+	DefaultMaxLineLength = 4096
+	// DefaultMaxResponseLines is the most lines one multi-line response may
+	// have (an EHLO reply, a CAPA list, untagged IMAP data before a
+	// completion).
+	DefaultMaxResponseLines = 1000
+)
+
+// Options configures a [Conn]. A nil *Options means the defaults.
+type Options struct {
+	// MaxLineLength bounds a line, terminator excluded. Zero means
+	// DefaultMaxLineLength. A longer line fails with ErrTooLarge and the
+	// excess is never buffered: the read buffer holds at most
+	// MaxLineLength+2 bytes.
+	MaxLineLength int
+	// MaxResponseLines bounds the lines of one response read with
+	// [Conn.ReadResponse]. Zero means DefaultMaxResponseLines.
+	MaxResponseLines int
+	// Transcript, when not nil, receives every line read or written through
+	// ReadLine and WriteLine, one per Write, prefixed "S: " for lines from
+	// the server and "C: " for lines from the client, with control
+	// characters escaped. Lines carrying credentials written with
+	// [Conn.WriteSecretLine] are recorded redacted. Zero means no
+	// transcript.
+	Transcript io.Writer
+	// Server is true when this end is the server: lines read are then
+	// recorded as "C: " and lines written as "S: ". Zero means client.
+	Server bool
+}
+
+// Conn wraps a net.Conn with a bounded line reader and a line writer for the
+// plaintext dialogue that precedes TLS. It is itself a net.Conn: Read drains
+// the line reader's buffer before reading from the wrapped conn, Write and
+// the rest go straight to it.
+//
+// A Conn is for one reader goroutine and one writer goroutine at a time, as a
+// net.Conn is.
+type Conn struct {
+	net.Conn
+	r          *bufio.Reader
+	maxLine    int
+	maxLines   int
+	server     bool
+	mu         sync.Mutex // guards transcript and wbuf
+	transcript io.Writer
+	wbuf       []byte
+}
+
+// NewConn wraps conn. The options are copied; nil means the defaults.
+func NewConn(conn net.Conn, opts *Options) *Conn {
+	c := &Conn{Conn: conn, maxLine: DefaultMaxLineLength, maxLines: DefaultMaxResponseLines}
+	if opts != nil {
+		if opts.MaxLineLength > 0 {
+			c.maxLine = opts.MaxLineLength
+		}
+		if opts.MaxResponseLines > 0 {
+			c.maxLines = opts.MaxResponseLines
+		}
+		c.transcript = opts.Transcript
+		c.server = opts.Server
+	}
+	c.r = bufio.NewReaderSize(conn, c.maxLine+2)
+	return c
+}
+
+// options returns the options c was made with, for a Conn on the same peer
+// after TLS.
+func (c *Conn) options() *Options {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &Options{MaxLineLength: c.maxLine, MaxResponseLines: c.maxLines, Transcript: c.transcript, Server: c.server}
+}
+
+// NetConn returns the wrapped connection.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// TLS returns the wrapped connection as a *tls.Conn, or nil when it is not
+// one.
+func (c *Conn) TLS() *tls.Conn {
+	t, _ := c.Conn.(*tls.Conn)
+	return t
+}
+
+// Buffered returns how many bytes have been read from the wrapped connection
+// but not yet consumed. At a STARTTLS switch it must be zero: anything
+// buffered arrived before TLS.
+func (c *Conn) Buffered() int { return c.r.Buffered() }
+
+// MaxLineLength returns the line bound in force.
+func (c *Conn) MaxLineLength() int { return c.maxLine }
+
+// MaxResponseLines returns the bound on lines per response.
+func (c *Conn) MaxResponseLines() int { return c.maxLines }
+
+// SetTranscript replaces the transcript writer; nil turns it off.
+func (c *Conn) SetTranscript(w io.Writer) {
+	c.mu.Lock()
+	c.transcript = w
+	c.mu.Unlock()
+}
+
+// Read reads raw bytes, buffered ones first.
+func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// ReadLine reads one line and returns it without its terminator. The slice
+// is valid until the next read on c.
+//
+// A line ends at LF; one CR immediately before the LF is removed. A bare LF
+// is accepted as a line end (robustness, RFC 5321 Section 2.3.8 warns of
+// peers that send it); a CR not followed by LF is data and never ends a
+// line. A line longer than the bound fails with ErrTooLarge; end of stream
+// fails with io.EOF when no byte of the line had arrived and
+// io.ErrUnexpectedEOF inside a line.
+func (c *Conn) ReadLine() ([]byte, error) {
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, c.maxLine)
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) > c.maxLine {
+		return nil, fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, c.maxLine)
+	}
+	c.record(false, line, false)
+	return line, nil
+}
+
+// ReadResponse reads lines and hands each to more until more returns false
+// or an error. More than MaxResponseLines lines fail with ErrTooLarge. The
+// line passed to more is valid only during the call.
+func (c *Conn) ReadResponse(more func(line []byte) (bool, error)) error {
+	for n := 0; ; n++ {
+		if n >= c.maxLines {
+			return fmt.Errorf("%w: response longer than %d lines", ErrTooLarge, c.maxLines)
+		}
+		line, err := c.ReadLine()
+		if err != nil {
+			return err
+		}
+		cont, err := more(line)
+		if err != nil || !cont {
+			return err
+		}
+	}
+}
+
+// Discard consumes and drops n bytes, as an IMAP literal that is not needed.
+// It reads through a small fixed buffer, so n is not allocated.
+func (c *Conn) Discard(n int64) error {
+	var buf [512]byte
+	for n > 0 {
+		chunk := buf[:]
+		if n < int64(len(chunk)) {
+			chunk = chunk[:n]
+		}
+		m, err := io.ReadFull(c.r, chunk)
+		n -= int64(m)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckLine reports ErrUnsafeArgument when s contains CR, LF or NUL: such a
+// string would end the command early and smuggle another one in.
+func CheckLine(s string) error {
+	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("%w: %q at offset %d", ErrUnsafeArgument, s[i], i)
+	}
+	return nil
+}
+
+// WriteLine writes line followed by CRLF in a single Write. It refuses a
+// line containing CR, LF or NUL with ErrUnsafeArgument and writes nothing.
+func (c *Conn) WriteLine(line string) error {
+	return c.writeLine(line, false)
+}
+
+// WriteSecretLine is WriteLine for a line that carries credentials (AUTH,
+// LOGIN, PASS): the transcript records the command word and "<redacted>".
+func (c *Conn) WriteSecretLine(line string) error {
+	return c.writeLine(line, true)
+}
+
+// WriteCommand writes verb and args joined by single spaces as one line. An
+// argument containing CR, LF or NUL is refused with ErrUnsafeArgument and
+// nothing is written.
+func (c *Conn) WriteCommand(verb string, args ...string) error {
+	if len(args) == 0 {
+		return c.writeLine(verb, false)
+	}
+	n := len(verb)
+	for _, a := range args {
+		n += 1 + len(a)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(verb)
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(a)
+	}
+	return c.writeLine(b.String(), false)
+}
+
+func (c *Conn) writeLine(line string, secret bool) error {
+	if err := CheckLine(line); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	buf := append(append(c.wbuf[:0], line...), '\r', '\n')
+	c.wbuf = buf
+	_, err := c.Conn.Write(buf)
+	if len(buf) > 1024 {
+		c.wbuf = nil // do not pin a large buffer
+	}
+	c.mu.Unlock()
+	c.record(true, buf[:len(buf)-2], secret)
+	return err
+}
+
+// Mark writes a note line ("-- TLS --") into the transcript, if any.
+func (c *Conn) Mark(note string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transcript != nil {
+		io.WriteString(c.transcript, note+"\n")
+	}
+}
+
+func (c *Conn) record(written bool, line []byte, secret bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transcript == nil {
+		return
+	}
+	prefix := "S: "
+	if written != c.server {
+		prefix = "C: "
+	}
+	text := string(line)
+	if secret {
+		verb, _, _ := strings.Cut(text, " ")
+		if i := bytes.IndexByte(line, ' '); i >= 0 {
+			// An IMAP command starts with a tag: keep tag and verb.
+			if j := bytes.IndexByte(line[i+1:], ' '); j >= 0 && len(verb) > 0 && !isLetters(verb) {
+				verb = string(line[:i+1+j])
+			}
+		}
+		text = verb + " <redacted>"
+	}
+	io.WriteString(c.transcript, prefix+Escape(text)+"\n")
+}
+
+func isLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}

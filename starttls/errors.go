@@ -1,0 +1,298 @@
+package starttls
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Kind sentinels. Every error returned by this module's upgrade functions
+// matches at most one of them with [errors.Is]; failures that are not the
+// peer's fault (a deadline, a hang-up, a certificate problem) match the
+// standard library's errors instead, as documented on [Upgrade].
+var (
+	// ErrNotOffered: the peer did not advertise STARTTLS (or STLS) and the
+	// policy requires it.
+	ErrNotOffered = errors.New("starttls: not offered")
+	// ErrRefused: the peer answered a command with an error reply. The
+	// [*ReplyError] in the chain carries the code and text.
+	ErrRefused = errors.New("starttls: refused")
+	// ErrInjectedData: bytes were buffered behind the STARTTLS go-ahead (on a
+	// client) or behind the STARTTLS command (on a server). They cannot have
+	// come over TLS, so the upgrade is abandoned.
+	ErrInjectedData = errors.New("starttls: data injected before tls")
+	// ErrPreauth: an IMAP server greeted with PREAUTH on a plaintext
+	// connection, so STARTTLS is no longer allowed (RFC 9051, Section 7.1.4).
+	ErrPreauth = errors.New("starttls: preauthenticated plaintext session")
+	// ErrGreetingRejected: the server refused the session in its greeting
+	// (SMTP 421 or 554, IMAP BYE, POP3 -ERR).
+	ErrGreetingRejected = errors.New("starttls: greeting rejected")
+	// ErrProtocol: the peer sent something the protocol does not allow.
+	ErrProtocol = errors.New("starttls: protocol violation")
+	// ErrTooLarge: a line, a response or a literal exceeded its bound.
+	ErrTooLarge = errors.New("starttls: too large")
+	// ErrHandshake: the TLS handshake failed. The crypto/tls or crypto/x509
+	// error is in the chain; use [errors.As] with
+	// *tls.CertificateVerificationError to tell a certificate fault apart.
+	ErrHandshake = errors.New("starttls: tls handshake failed")
+	// ErrUnsafeArgument: a command argument given by the caller contains CR,
+	// LF or NUL and was not sent.
+	ErrUnsafeArgument = errors.New("starttls: unsafe command argument")
+)
+
+// Step names the stage of an upgrade at which an [Error] happened.
+type Step string
+
+// The steps of a client or server upgrade, in order.
+const (
+	StepConnect   Step = "connect"
+	StepGreeting  Step = "greeting"
+	StepDiscover  Step = "discover"
+	StepStartTLS  Step = "starttls"
+	StepHandshake Step = "handshake"
+	// StepRediscover is the capability discovery inside TLS.
+	StepRediscover Step = "rediscover"
+	// StepCommand is a pre-TLS command loop on a server.
+	StepCommand Step = "command"
+)
+
+// Error is the error returned by an upgrade. It names the protocol and the
+// step, and wraps both a kind sentinel (when one applies) and the cause, so
+// that [errors.Is] matches ErrRefused as well as context.DeadlineExceeded and
+// [errors.As] finds a *ReplyError or a *tls.CertificateVerificationError.
+type Error struct {
+	// Protocol is "smtp", "lmtp", "imap" or "pop3".
+	Protocol string
+	// Step is where the upgrade failed.
+	Step Step
+	// Kind is one of the package's sentinels, or nil.
+	Kind error
+	// Err is the cause; it may be nil when Kind says it all.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("starttls: ")
+	if e.Protocol != "" {
+		b.WriteString(e.Protocol)
+		b.WriteString(": ")
+	}
+	b.WriteString(string(e.Step))
+	if e.Kind != nil {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Kind.Error(), "starttls: "))
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "starttls: "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the kind and the cause.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, 2)
+	if e.Kind != nil {
+		errs = append(errs, e.Kind)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// ReplyError is a well-formed reply in which the peer said no. It unwraps to
+// its Kind (usually [ErrRefused]).
+type ReplyError struct {
+	// Protocol is "smtp", "lmtp", "imap" or "pop3".
+	Protocol string
+	// Command is the command that was answered, "" for a greeting.
+	Command string
+	// Code is the SMTP reply code; 0 for IMAP and POP3.
+	Code int
+	// Status is the IMAP status (NO, BAD, BYE) or POP3 indicator (-ERR); ""
+	// for SMTP.
+	Status string
+	// Text is the reply text with control characters escaped (see [Escape]).
+	Text string
+	// Kind is the sentinel the error unwraps to; nil means ErrRefused.
+	Kind error
+}
+
+func (e *ReplyError) Error() string {
+	var b strings.Builder
+	b.WriteString("starttls: ")
+	if e.Protocol != "" {
+		b.WriteString(e.Protocol)
+		b.WriteString(": ")
+	}
+	if e.Command != "" {
+		b.WriteString(e.Command)
+	} else {
+		b.WriteString("greeting")
+	}
+	b.WriteString(": ")
+	if e.Code != 0 {
+		b.WriteString(strconv.Itoa(e.Code))
+		b.WriteByte(' ')
+	}
+	if e.Status != "" {
+		b.WriteString(e.Status)
+		b.WriteByte(' ')
+	}
+	b.WriteString(e.Text)
+	return strings.TrimRight(b.String(), " ")
+}
+
+// Unwrap returns the kind, [ErrRefused] unless set otherwise.
+func (e *ReplyError) Unwrap() error {
+	if e.Kind == nil {
+		return ErrRefused
+	}
+	return e.Kind
+}
+
+// ProtocolError describes a peer that broke the protocol. It unwraps to
+// [ErrProtocol]. Its text is escaped.
+type ProtocolError string
+
+// NewProtocolError returns a ProtocolError whose message is format applied to
+// args. Peer text passed in args must be escaped by the caller with [Escape].
+func NewProtocolError(format string, args ...any) error {
+	return ProtocolError(fmt.Sprintf(format, args...))
+}
+
+func (e ProtocolError) Error() string { return "starttls: protocol violation: " + string(e) }
+
+// Unwrap returns [ErrProtocol].
+func (e ProtocolError) Unwrap() error { return ErrProtocol }
+
+// maxEscaped bounds the length of peer text kept in an error, so a peer
+// cannot make a log line arbitrarily long.
+const maxEscaped = 512
+
+// Escape returns s safe to print: control characters, invalid UTF-8 and
+// Unicode format characters (bidirectional overrides among them) are written
+// as Go escapes, and the result is cut at 512 bytes with "..." appended.
+// Use it on every piece of peer text that reaches an error, a log or a
+// terminal.
+func Escape(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			clean = false
+			break
+		}
+	}
+	if clean && len(s) <= maxEscaped {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if b.Len() >= maxEscaped {
+			b.WriteString("...")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && (!unicode.IsGraphic(r) || unicode.Is(unicode.Cf, r)):
+			if r > 0xffff {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// IsTimeout reports whether err is a deadline or a cancelled context.
+func IsTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, context.Canceled)
+}
+
+// IsCertificate reports whether err comes from certificate verification.
+func IsCertificate(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
+}
+
+// Kind returns a short stable name for the class of err, as used in the JSON
+// of examples/tlsprobe: "not-offered", "refused", "injected-data", "preauth",
+// "greeting-rejected", "protocol", "too-large", "handshake", "certificate",
+// "timeout", "closed", "dial", or "" for nil. An error matching none of them
+// is "protocol" when it carries [ErrProtocol] and otherwise "closed" for I/O
+// failures.
+func Kind(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	step := Step("")
+	if errors.As(err, &e) {
+		step = e.Step
+	}
+	switch {
+	case IsTimeout(err):
+		return "timeout"
+	case IsCertificate(err):
+		return "certificate"
+	case errors.Is(err, ErrHandshake):
+		return "handshake"
+	case errors.Is(err, ErrInjectedData):
+		return "injected-data"
+	case errors.Is(err, ErrNotOffered):
+		return "not-offered"
+	case errors.Is(err, ErrPreauth):
+		return "preauth"
+	case errors.Is(err, ErrGreetingRejected):
+		return "greeting-rejected"
+	case errors.Is(err, ErrTooLarge):
+		return "too-large"
+	case errors.Is(err, ErrRefused):
+		return "refused"
+	case errors.Is(err, ErrProtocol):
+		return "protocol"
+	case step == StepConnect:
+		return "dial"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return "closed"
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		if opErr.Op == "dial" {
+			return "dial"
+		}
+		return "closed"
+	}
+	return "protocol"
+}

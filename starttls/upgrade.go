@@ -1,0 +1,407 @@
+package starttls
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Greeting is what an [Upgrader] learned from the server's greeting.
+type Greeting struct {
+	// Text is the greeting text after the code or status, escaped with
+	// [Escape]; for a multi-line SMTP greeting, the first line.
+	Text string
+	// Capabilities are capabilities announced inside the greeting (an IMAP
+	// [CAPABILITY ...] response code), nil when there were none. They are
+	// used only for the decision to send STARTTLS and never outlive TLS.
+	Capabilities *Capabilities
+}
+
+// Upgrader speaks one protocol's side of a client STARTTLS upgrade. The core
+// ([Upgrade]) drives it and owns the policy, the empty-buffer check, the
+// handshake and the context; an Upgrader only reads and writes protocol
+// lines on the [Conn] it is given. The context is also applied to the
+// connection as a deadline by the core, so an implementation need not watch
+// it.
+type Upgrader interface {
+	// Protocol returns the protocol name used in errors: "smtp", "lmtp",
+	// "imap" or "pop3".
+	Protocol() string
+	// Keyword returns the capability that advertises the upgrade:
+	// "STARTTLS", or "STLS" for POP3.
+	Keyword() string
+	// Greet reads the server greeting. It returns an error matching
+	// ErrGreetingRejected when the server refuses the session, ErrPreauth
+	// for an IMAP PREAUTH greeting on a connection that is not TLS, and
+	// ErrProtocol for anything malformed.
+	Greet(ctx context.Context, c *Conn) (Greeting, error)
+	// Discover asks for the capabilities (EHLO or LHLO, CAPABILITY, CAPA).
+	// A well-formed refusal is returned as an error matching ErrRefused,
+	// which before TLS the core treats as "nothing offered".
+	Discover(ctx context.Context, c *Conn) (*Capabilities, error)
+	// StartTLS sends the STARTTLS (STLS) command and reads its reply. It
+	// returns nil only for the protocol's go-ahead, an error matching
+	// ErrRefused for a refusal and ErrProtocol for anything else. It must
+	// not read beyond the go-ahead line.
+	StartTLS(ctx context.Context, c *Conn) error
+}
+
+// Config configures a client upgrade. Only TLSConfig is required.
+type Config struct {
+	// TLSConfig is cloned for the handshake; it must set ServerName (the
+	// name verified) or InsecureSkipVerify. The name never comes from the
+	// server's banner. See package tlsconf for constructors.
+	TLSConfig *tls.Config
+	// Policy decides what happens when STARTTLS is missing. The zero value
+	// is Required.
+	Policy Policy
+	// Mode decides between STARTTLS and implicit TLS. The zero value, Auto,
+	// picks implicit TLS when the remote port is the protocol's implicit
+	// port (465, 993, 995).
+	Mode Mode
+	// Conn configures the line reader; nil means the defaults.
+	Conn *Options
+}
+
+// Result describes an upgrade. Upgrade returns it even on error, filled as
+// far as the upgrade got.
+type Result struct {
+	// Protocol is the Upgrader's protocol name.
+	Protocol string
+	// Mode is StartTLS or Implicit, never Auto.
+	Mode Mode
+	// Policy is the policy applied.
+	Policy Policy
+	// Greeting is the server greeting text, escaped. It was sent before TLS
+	// in StartTLS mode: show it as untrusted text, never as an alert.
+	Greeting string
+	// Before are the capabilities seen before TLS; nil in Implicit mode.
+	// They are untrusted and are reported for diagnosis only.
+	Before *Capabilities
+	// After are the capabilities discovered again inside TLS; nil without
+	// TLS. Nothing of Before is carried into them.
+	After *Capabilities
+	// TLS is true once a handshake completed (verified, unless the
+	// TLSConfig skips verification). It can be true on error, when the
+	// discovery after the handshake failed.
+	TLS bool
+	// Plaintext is true when the Opportunistic policy continued without
+	// TLS because STARTTLS was not advertised.
+	Plaintext bool
+	// State is the TLS connection state; zero without TLS.
+	State tls.ConnectionState
+	// Conn is the session connection to continue on: the line reader over
+	// the *tls.Conn, or over the plaintext conn when Plaintext is true. It
+	// may hold bytes already read (see Conn.Buffered); read through it
+	// rather than the *tls.Conn to see them. Nil on error.
+	Conn *Conn
+	// Elapsed is the time the upgrade took.
+	Elapsed time.Duration
+}
+
+// Upgrade runs a client STARTTLS upgrade on conn, which is fresh (nothing
+// read from it yet):
+//
+//  1. read the greeting and discover capabilities (u.Greet, u.Discover);
+//  2. apply cfg.Policy: without STARTTLS advertised, Required fails with
+//     ErrNotOffered (STARTTLS is not sent), Always sends it anyway,
+//     Opportunistic returns the plaintext session with Result.Plaintext;
+//  3. send STARTTLS and read the go-ahead (u.StartTLS);
+//  4. fail with ErrInjectedData if a single byte was buffered beyond it;
+//  5. run tls.Client on conn itself with a clone of cfg.TLSConfig and
+//     HandshakeContext;
+//  6. discover capabilities again inside TLS, forgetting all of step 1.
+//
+// In Implicit mode the handshake comes first and the greeting and discovery
+// happen inside TLS.
+//
+// ctx bounds every step, the handshake included: its deadline is set on
+// conn, so a peer trickling bytes cannot extend it, and cancelling ctx
+// interrupts any blocked read or write at once. On return ctx no longer
+// touches conn, and conn's deadlines are cleared.
+//
+// On error conn is closed (fail closed) and the error is an [*Error] that
+// matches, with errors.Is, one of ErrNotOffered, ErrRefused (with a
+// [*ReplyError] for errors.As), ErrInjectedData, ErrPreauth,
+// ErrGreetingRejected, ErrProtocol, ErrTooLarge, ErrHandshake (with the
+// crypto/tls or crypto/x509 error, such as *tls.CertificateVerificationError,
+// in the chain), context.DeadlineExceeded or context.Canceled (with
+// os.ErrDeadlineExceeded) when ctx ended, or io.ErrUnexpectedEOF when the
+// peer hung up. On success the caller owns the returned *tls.Conn (nil with
+// Result.Plaintext) and the session continues on Result.Conn.
+func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.Conn, *Result, error) {
+	start := time.Now()
+	res := &Result{Protocol: u.Protocol(), Policy: cfg.Policy}
+	mode := cfg.Mode
+	if mode == Auto && conn.RemoteAddr() != nil {
+		mode = mode.Resolve(u.Protocol(), conn.RemoteAddr().String())
+	} else if mode == Auto {
+		mode = StartTLS
+	}
+	res.Mode = mode
+	up := &upgrade{ctx: ctx, conn: conn, u: u, cfg: cfg, res: res}
+	tlsConn, err := up.run()
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		res.Conn = nil
+		return nil, res, err
+	}
+	return tlsConn, res, nil
+}
+
+type upgrade struct {
+	ctx  context.Context
+	conn net.Conn
+	u    Upgrader
+	cfg  *Config
+	res  *Result
+}
+
+func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
+	if up.cfg.TLSConfig == nil {
+		up.conn.Close()
+		return nil, &Error{Protocol: up.u.Protocol(), Step: StepConnect, Err: errors.New("nil TLSConfig")}
+	}
+	release := WatchContext(up.ctx, up.conn)
+	defer func() {
+		release()
+		if err != nil {
+			if tlsConn != nil {
+				tlsConn.Close()
+			}
+			up.conn.Close()
+		}
+	}()
+	if up.res.Mode == Implicit {
+		return up.implicit()
+	}
+	c := NewConn(up.conn, up.cfg.Conn)
+	g, err := up.u.Greet(up.ctx, c)
+	up.res.Greeting = g.Text
+	if err != nil {
+		return nil, up.fail(StepGreeting, nil, err)
+	}
+	before := g.Capabilities
+	if before == nil {
+		before, err = up.u.Discover(up.ctx, c)
+		if errors.Is(err, ErrRefused) {
+			// RFC 5321, Section 3.2 (EHLO refused), RFC 2449 (no CAPA):
+			// nothing can have been offered.
+			before, err = &Capabilities{}, nil
+		}
+		if err != nil {
+			return nil, up.fail(StepDiscover, nil, err)
+		}
+	}
+	up.res.Before = before
+	if !before.Has(up.u.Keyword()) {
+		switch up.cfg.Policy {
+		case Opportunistic:
+			up.res.Plaintext = true
+			up.res.Conn = c
+			return nil, nil
+		case Always:
+			// Send it anyway: a stripped capability list is exactly the
+			// attack this policy defeats.
+		default:
+			return nil, up.fail(StepDiscover, ErrNotOffered, nil)
+		}
+	}
+	if c.Buffered() > 0 {
+		// The server spoke before being asked: whatever it is, it must not
+		// be read as the answer to STARTTLS.
+		return nil, up.fail(StepStartTLS, ErrInjectedData,
+			fmt.Errorf("%d unsolicited bytes before the STARTTLS command", c.Buffered()))
+	}
+	if err := up.u.StartTLS(up.ctx, c); err != nil {
+		return nil, up.fail(StepStartTLS, nil, err)
+	}
+	if n := c.Buffered(); n > 0 {
+		return nil, up.fail(StepStartTLS, ErrInjectedData,
+			fmt.Errorf("%d bytes buffered behind the go-ahead", n))
+	}
+	c.Mark("-- TLS --")
+	tlsConn, err = up.handshake()
+	if err != nil {
+		return nil, err
+	}
+	// RFC 3207, Section 4.2; RFC 9051, Section 6.2.1; RFC 2595, Section 4:
+	// discard knowledge obtained before TLS and ask again.
+	tc := NewConn(tlsConn, c.options())
+	after, err := up.u.Discover(up.ctx, tc)
+	if err != nil {
+		return tlsConn, up.fail(StepRediscover, nil, err)
+	}
+	up.res.After = after
+	up.res.Conn = tc
+	return tlsConn, nil
+}
+
+func (up *upgrade) implicit() (*tls.Conn, error) {
+	tlsConn, err := up.handshake()
+	if err != nil {
+		return nil, err
+	}
+	tc := NewConn(tlsConn, up.cfg.Conn)
+	tc.Mark("-- TLS --")
+	g, err := up.u.Greet(up.ctx, tc)
+	up.res.Greeting = g.Text
+	if err != nil {
+		return tlsConn, up.fail(StepGreeting, nil, err)
+	}
+	after, err := up.u.Discover(up.ctx, tc)
+	if err != nil {
+		return tlsConn, up.fail(StepRediscover, nil, err)
+	}
+	up.res.After = after
+	up.res.Conn = tc
+	return tlsConn, nil
+}
+
+func (up *upgrade) handshake() (*tls.Conn, error) {
+	tlsConn := tls.Client(up.conn, up.cfg.TLSConfig.Clone())
+	if err := tlsConn.HandshakeContext(up.ctx); err != nil {
+		return nil, up.fail(StepHandshake, ErrHandshake, err)
+	}
+	up.res.TLS = true
+	up.res.State = tlsConn.ConnectionState()
+	return tlsConn, nil
+}
+
+func (up *upgrade) fail(step Step, kind, err error) error {
+	return stepError(up.ctx, up.u.Protocol(), step, kind, err)
+}
+
+// stepError builds the *Error for a failed step: it adds the context's error
+// when the context ended (so that errors.Is finds context.DeadlineExceeded)
+// and turns a bare io.EOF into io.ErrUnexpectedEOF.
+func stepError(ctx context.Context, protocol string, step Step, kind, err error) error {
+	if err != nil {
+		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) && !isReply(err) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
+	}
+	if kind == nil && err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err
+		}
+	}
+	return &Error{Protocol: protocol, Step: step, Kind: kind, Err: err}
+}
+
+func isReply(err error) bool {
+	var r *ReplyError
+	var p ProtocolError
+	return errors.As(err, &r) || errors.As(err, &p) || errors.Is(err, ErrTooLarge)
+}
+
+// aLongTimeAgo is a deadline in the past, which interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// WatchContext applies ctx to conn until the returned release function is
+// called: ctx's deadline becomes conn's deadline, and ctx being cancelled
+// sets a deadline in the past, which aborts any blocked Read or Write at
+// once. release stops the watch, waits until the watcher can no longer touch
+// conn, and clears conn's deadlines. It is the tool protocol packages use
+// for their own blocking calls; [Upgrade] and [ServerUpgrade] call it
+// themselves.
+func WatchContext(ctx context.Context, conn net.Conn) (release func()) {
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	if ctx.Done() == nil {
+		return func() { conn.SetDeadline(time.Time{}) }
+	}
+	var mu sync.Mutex
+	released := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !released {
+			conn.SetDeadline(aLongTimeAgo)
+		}
+	})
+	return func() {
+		stop()
+		mu.Lock()
+		released = true
+		mu.Unlock()
+		conn.SetDeadline(time.Time{})
+	}
+}
+
+// ServerSwitch describes the server half of one STARTTLS transition.
+type ServerSwitch struct {
+	// Protocol names the protocol in errors.
+	Protocol string
+	// GoAhead is the reply line that tells the client to start TLS
+	// ("220 2.0.0 Ready to start TLS", "a1 OK Begin TLS", "+OK Begin TLS").
+	GoAhead string
+	// Refusal is the reply sent, instead of the go-ahead, when bytes are
+	// buffered behind the STARTTLS command. Empty means close without a
+	// reply.
+	Refusal string
+	// TLSConfig is the server's TLS configuration; it is used as given
+	// (crypto/tls does not modify it).
+	TLSConfig *tls.Config
+}
+
+// ServerUpgrade is the server half of STARTTLS, called right after the
+// STARTTLS (STLS) command line was read from c:
+//
+//  1. if a single byte is buffered behind the command (pipelined commands,
+//     the CVE-2011-0411 class), it writes sw.Refusal if set, closes the
+//     connection and fails with ErrInjectedData: those bytes were sent
+//     before TLS and are never carried into it nor answered inside it;
+//  2. it writes the go-ahead;
+//  3. it runs tls.Server on c's wrapped conn with HandshakeContext(ctx);
+//  4. it returns a fresh Conn on the *tls.Conn, with c's options.
+//
+// ctx bounds the whole transition, so a client that never completes the
+// handshake is dropped when ctx ends. Bytes that arrive after the go-ahead
+// are read by the handshake as TLS records and make it fail.
+//
+// On error the connection is closed, and the error matches ErrInjectedData,
+// ErrHandshake (with the crypto/tls error in the chain),
+// context.DeadlineExceeded or context.Canceled, or io.ErrUnexpectedEOF.
+// On success the caller owns the returned Conn and its *tls.Conn
+// ([Conn.TLS]); ctx no longer touches it.
+func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, err error) {
+	raw := c.NetConn()
+	release := WatchContext(ctx, raw)
+	defer func() {
+		release()
+		if err != nil {
+			raw.Close()
+		}
+	}()
+	if sw.TLSConfig == nil {
+		return nil, &Error{Protocol: sw.Protocol, Step: StepStartTLS, Err: errors.New("nil TLSConfig")}
+	}
+	if n := c.Buffered(); n > 0 {
+		if sw.Refusal != "" {
+			c.WriteLine(sw.Refusal)
+		}
+		return nil, stepError(ctx, sw.Protocol, StepStartTLS, ErrInjectedData,
+			fmt.Errorf("%d bytes pipelined behind the STARTTLS command", n))
+	}
+	if err := c.WriteLine(sw.GoAhead); err != nil {
+		return nil, stepError(ctx, sw.Protocol, StepStartTLS, nil, err)
+	}
+	c.Mark("-- TLS --")
+	tlsConn := tls.Server(raw, sw.TLSConfig)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		tlsConn.Close()
+		return nil, stepError(ctx, sw.Protocol, StepHandshake, ErrHandshake, err)
+	}
+	return NewConn(tlsConn, c.options()), nil
+}
