@@ -15,6 +15,8 @@
 //	!hold                            read and ignore everything until the
 //	                                 other side closes (silence)
 //
+// At the end of the script the peer closes the connection.
+//
 // The peer plays the server by default: it sends S: lines and expects C:
 // lines. With Role Client it sends C: lines and expects S: lines. In an
 // expected line, {name} matches one token without spaces and remembers it;
@@ -79,8 +81,7 @@ type directive struct {
 
 var placeholder = regexp.MustCompile(`\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
-// Parse checks a script and returns its directives. It is exported through
-// [Start] only; tests of the harness itself call it.
+// parse checks a script and returns its directives.
 func parse(script string, role Role) ([]directive, error) {
 	var out []directive
 	for i, line := range strings.Split(script, "\n") {
@@ -274,6 +275,7 @@ func Listen(t testing.TB, script string, opts *Options) (string, *Peer) {
 
 // run plays the script on conn.
 func (p *Peer) run(conn net.Conn) error {
+	raw := conn
 	r := bufio.NewReader(conn)
 	vars := map[string]string{}
 	trickle := false
@@ -348,23 +350,22 @@ func (p *Peer) run(conn net.Conn) error {
 			if p.opts.Role == Client {
 				tc = tls.Client(conn, p.opts.TLSConfig)
 			} else {
-				tc = tls.Server(conn, p.opts.TLSConfig)
+				// No session tickets: TLS 1.3 sends them after the
+				// handshake, and over net.Pipe that write would block
+				// until the client reads, while the client is writing.
+				cfg := p.opts.TLSConfig.Clone()
+				cfg.SessionTicketsDisabled = true
+				tc = tls.Server(conn, cfg)
 			}
 			tc.SetDeadline(time.Now().Add(p.opts.Timeout))
 			if err := tc.Handshake(); err != nil {
 				return fail(d, "handshake: %v", err)
 			}
 			tc.SetDeadline(time.Time{})
-			p.mu.Lock()
-			p.conn = tc
-			if p.closed {
-				tc.Close()
-			}
-			p.mu.Unlock()
 			conn = tc
 			r = bufio.NewReader(conn)
 		case "close":
-			conn.Close()
+			raw.Close()
 		case "sleep":
 			time.Sleep(d.dur)
 		case "trickle":
@@ -393,5 +394,9 @@ func (p *Peer) run(conn net.Conn) error {
 	if err := flush(); err != nil {
 		return fail(p.script[len(p.script)-1], "write: %v", err)
 	}
+	// The script is over: hang up, so that nothing waits on a peer that
+	// will never read again (net.Pipe writes block until read). The raw
+	// conn: a TLS close_notify would block the same way.
+	raw.Close()
 	return nil
 }
