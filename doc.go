@@ -1,0 +1,44 @@
+// Package tlsup is the root of a library for STARTTLS upgrades done safely,
+// for the clients and servers of SMTP, LMTP, IMAP and POP3. This package
+// holds no code; it is the map of the module and its threat model.
+//
+// # Map
+//
+//   - [github.com/tlsup/tlsup/starttls]: the protocol-neutral core. A
+//     bounded line reader over a net.Conn, the client upgrade driven through
+//     a small Upgrader interface, the server transition, the policy
+//     (Required, Always, Opportunistic) and mode (Auto, StartTLS, Implicit),
+//     and the typed errors.
+//   - [github.com/tlsup/tlsup/smtp], [github.com/tlsup/tlsup/imap],
+//     [github.com/tlsup/tlsup/pop3]: one protocol each (LMTP lives in smtp):
+//     greeting, capability discovery (EHLO/LHLO, CAPABILITY, CAPA), the
+//     STARTTLS/STLS client, and the pre-TLS server front.
+//   - [github.com/tlsup/tlsup/tlsconf]: fresh *tls.Config values for
+//     clients and servers, and a throwaway CA for tests and examples.
+//   - examples/tlsprobe probes a real server from the command line;
+//     examples/demo runs in-process servers and upgrades a client to each.
+//
+// # Threat model
+//
+// STARTTLS starts in plaintext, so an active attacker on the path controls
+// everything before the handshake, and a passive one reads it. The library
+// assumes exactly that and no more: once a verified handshake completes,
+// TLS protects the session. Against the attacker before it:
+//
+//   - Stripping STARTTLS from the capabilities (or answering EHLO with an
+//     error, or IMAP PREAUTH) must not turn into a plaintext session unless
+//     the caller opted into Opportunistic, and then the result says so.
+//   - Bytes injected behind the go-ahead (client side) or pipelined behind
+//     the STARTTLS command (server side, CVE-2011-0411 and its successors)
+//     are refused, never carried into TLS.
+//   - Nothing learned before TLS (capabilities, codes in the STARTTLS reply)
+//     survives it; capabilities are discovered again inside TLS.
+//   - The certificate is verified for the name the caller configured, never
+//     a name the server announced.
+//   - Every read is bounded in size and time; peer text is escaped before it
+//     reaches an error, a log or a terminal.
+//
+// Out of scope: choosing whether a domain must use TLS (MTA-STS, DANE, which
+// a caller expresses as Policy Required with the right name), SASL and the
+// rest of each protocol after the upgrade.
+package tlsup
