@@ -1,0 +1,360 @@
+package imap
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/tlsup/tlsup/starttls"
+)
+
+// DefaultMaxLiteral is the largest literal accepted in a response: 64 KiB.
+// Nothing a client needs before TLS comes in a literal, so anything larger
+// is refused with starttls.ErrTooLarge rather than read.
+const DefaultMaxLiteral = 64 << 10
+
+// Response is the first line of one server response (RFC 9051, Section 7),
+// parsed. Its strings are peer text as sent: escape them with
+// starttls.Escape before showing them.
+type Response struct {
+	// Tag is "*" for untagged data and status responses, "+" for a
+	// command continuation request, and otherwise the tag of the command
+	// the response completes.
+	Tag string
+	// Status is "OK", "NO", "BAD", "PREAUTH" or "BYE" (upper case whatever
+	// the server sent) for a status response, "" for data and
+	// continuations. A tagged response always has OK, NO or BAD.
+	Status string
+	// Code is the response code's atom, upper case ("CAPABILITY",
+	// "ALERT", "REFERRAL"), "" when there is none.
+	Code string
+	// CodeArgs is the text after the code's atom inside the brackets, as
+	// sent ("IMAP4rev1 STARTTLS" for [CAPABILITY IMAP4rev1 STARTTLS]).
+	CodeArgs string
+	// Text is the human-readable text of a status response or
+	// continuation, after the code.
+	Text string
+	// Number is the leading number of untagged data such as "* 23 EXISTS"
+	// or "* 1 FETCH (...)"; HasNumber says whether there was one.
+	Number    uint32
+	HasNumber bool
+	// Name is the name of untagged data, upper case: "CAPABILITY",
+	// "EXISTS", "LIST", "FETCH".
+	Name string
+	// Args is the rest of the data's first line after Name, as sent. For a
+	// response with literals it stops at the first literal.
+	Args string
+	// Literals counts the literals read and discarded inside the response;
+	// LiteralBytes is their total size.
+	Literals     int
+	LiteralBytes int64
+}
+
+// Literal describes a literal announced at the end of a line (RFC 9051,
+// Section 4.3).
+type Literal struct {
+	// Size is the number of octets that follow the line.
+	Size int64
+	// NonSync is true for "{n+}" (RFC 7888, LITERAL+ and LITERAL-).
+	NonSync bool
+	// Binary is true for "~{n}" (RFC 3516, literal8).
+	Binary bool
+}
+
+// String returns the literal as announced on the wire, "{5}", "{5+}" or
+// "~{5}".
+func (l Literal) String() string {
+	s := fmt.Sprintf("{%d", l.Size)
+	if l.NonSync {
+		s += "+"
+	}
+	s += "}"
+	if l.Binary {
+		s = "~" + s
+	}
+	return s
+}
+
+// LiteralAt reports whether line (without its CRLF) ends with a literal
+// announcement, "{n}", "{n+}" or "~{n}", and returns it. A size over max
+// fails with an error matching starttls.ErrTooLarge; the digits are checked
+// one by one before any conversion, so "{4294967296}" or a hundred digits
+// cost nothing and never overflow. max <= 0 means DefaultMaxLiteral. A line
+// that ends in "}" without the literal syntax ("{}", "{x}") is not a
+// literal.
+func LiteralAt(line []byte, max int64) (lit Literal, ok bool, err error) {
+	if max <= 0 {
+		max = DefaultMaxLiteral
+	}
+	n := len(line)
+	if n < 3 || line[n-1] != '}' {
+		return Literal{}, false, nil
+	}
+	i := n - 2
+	if line[i] == '+' {
+		lit.NonSync = true
+		i--
+	}
+	end := i + 1
+	for i >= 0 && line[i] >= '0' && line[i] <= '9' {
+		i--
+	}
+	if i < 0 || line[i] != '{' || i+1 == end {
+		return Literal{}, false, nil
+	}
+	lit.Binary = i > 0 && line[i-1] == '~'
+	tooLarge := false
+	for _, d := range line[i+1 : end] {
+		if lit.Size > (math.MaxInt64-9)/10 {
+			tooLarge = true
+			break
+		}
+		lit.Size = lit.Size*10 + int64(d-'0')
+		if lit.Size > max {
+			tooLarge = true
+			break
+		}
+	}
+	if tooLarge {
+		return Literal{}, false, fmt.Errorf("%w: literal %s longer than %d bytes",
+			starttls.ErrTooLarge, starttls.Escape(string(line[i:])), max)
+	}
+	return lit, true, nil
+}
+
+// ParseResponse parses the first line of a server response (without its
+// CRLF). It checks the tag, the status and the response code's brackets;
+// it reads no literal (see [ReadResponses]). A malformed line is an error
+// matching starttls.ErrProtocol.
+//
+// The grammar is RFC 9051, Section 9 (response, resp-cond-state,
+// resp-text, continue-req), with two tolerances: the status keyword is
+// matched without regard to case, and "tag OK" without text is accepted.
+func ParseResponse(line []byte) (Response, error) {
+	var r Response
+	if len(line) == 0 {
+		return r, starttls.NewProtocolError("empty response line")
+	}
+	s := string(line)
+	tag, rest, hasRest := strings.Cut(s, " ")
+	switch {
+	case tag == "+":
+		// RFC 9051, Section 7.5: continue-req = "+" SP (resp-text /
+		// base64). A bare "+" is common enough to accept.
+		r.Tag = "+"
+		r.Text = rest
+		return r, nil
+	case tag == "*":
+		r.Tag = "*"
+		if !hasRest || rest == "" {
+			return r, clientMalformed("untagged response without data", s)
+		}
+		word, after, _ := strings.Cut(rest, " ")
+		if status := statusWord(word); status != "" {
+			r.Status = status
+			return r, parseRespText(&r, after, s)
+		}
+		if isDigits(word) {
+			if len(word) > 10 {
+				return r, clientMalformed("number too large in", s)
+			}
+			var v uint64
+			for i := 0; i < len(word); i++ {
+				v = v*10 + uint64(word[i]-'0')
+			}
+			if v > math.MaxUint32 {
+				return r, clientMalformed("number too large in", s)
+			}
+			r.Number, r.HasNumber = uint32(v), true
+			word, after, _ = strings.Cut(after, " ")
+		}
+		if !IsAtom(word) {
+			return r, clientMalformed("malformed untagged response", s)
+		}
+		r.Name = strings.ToUpper(word)
+		r.Args = after
+		return r, nil
+	}
+	if !ValidTag(tag) {
+		return r, clientMalformed("malformed response tag in", s)
+	}
+	r.Tag = tag
+	word, after, _ := strings.Cut(rest, " ")
+	switch status := statusWord(word); status {
+	case "OK", "NO", "BAD":
+		r.Status = status
+		return r, parseRespText(&r, after, s)
+	}
+	return r, clientMalformed("tagged response that is not OK, NO or BAD", s)
+}
+
+// parseRespText fills the code and text of a status response from text,
+// the part after the status keyword: ["[" resp-text-code "]" SP] [text].
+func parseRespText(r *Response, text, line string) error {
+	if strings.HasPrefix(text, "[") {
+		end := strings.IndexByte(text, ']')
+		if end < 0 {
+			return clientMalformed("unterminated response code in", line)
+		}
+		code, args, _ := strings.Cut(text[1:end], " ")
+		if !IsAtom(code) {
+			return clientMalformed("malformed response code in", line)
+		}
+		r.Code = strings.ToUpper(code)
+		r.CodeArgs = args
+		text = strings.TrimPrefix(text[end+1:], " ")
+	}
+	r.Text = text
+	return nil
+}
+
+// ReadResponses reads server responses from c and hands each one to fn,
+// complete, until fn returns false or an error. A response that announces
+// a literal at the end of a line ({n}, {n+} or ~{n}; only untagged data can
+// carry one) has the literal discarded with [starttls.Conn.Discard], without
+// buffering it, and continues on the line after it: the reader stays in step
+// with the server whatever the data holds.
+//
+// Bounds: every line by c's line bound, all the lines read in one call (the
+// lines after literals included) by c's response bound, each literal by
+// maxLiteral (<= 0 means DefaultMaxLiteral), all failing with an error
+// matching starttls.ErrTooLarge before the excess is read. A malformed first
+// line is starttls.ErrProtocol; read errors are returned as they are.
+//
+// ReadResponses never reads past the line that ends the response for which
+// fn returned false, so c.Buffered shows what the server sent beyond it.
+func ReadResponses(c *starttls.Conn, maxLiteral int64, fn func(*Response) (more bool, err error)) error {
+	var cur *Response
+	return c.ReadResponse(func(line []byte) (bool, error) {
+		if cur == nil {
+			r, err := ParseResponse(line)
+			if err != nil {
+				return false, err
+			}
+			cur = &r
+		}
+		if cur.Tag == "*" && cur.Status == "" {
+			lit, ok, err := LiteralAt(line, maxLiteral)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				if cur.Literals == 0 {
+					// Args stops at the first literal.
+					if j := strings.LastIndexByte(cur.Args, '{'); j >= 0 {
+						cur.Args = strings.TrimRight(strings.TrimSuffix(cur.Args[:j], "~"), " ")
+					}
+				}
+				cur.Literals++
+				cur.LiteralBytes += lit.Size
+				if err := c.Discard(lit.Size); err != nil {
+					return false, err
+				}
+				return true, nil
+			}
+		}
+		r := cur
+		cur = nil
+		return fn(r)
+	})
+}
+
+// maxCapabilities bounds the entries of one capability list, however many
+// CAPABILITY responses carry it.
+const maxCapabilities = 4096
+
+// ParseCapabilities parses a space-separated list of capability atoms, the
+// arguments of a CAPABILITY response or response code (RFC 9051,
+// Section 7.2.2), into a set. Runs of spaces are tolerated. An entry that is
+// not an atom of 7-bit ATOM-CHARs (a NUL, an 8-bit byte, a quote, a
+// bracket, a literal) is an error matching starttls.ErrProtocol: the whole
+// list is refused rather than partly trusted.
+func ParseCapabilities(s string) (*starttls.Capabilities, error) {
+	caps := &starttls.Capabilities{}
+	return caps, addCapabilities(caps, s)
+}
+
+func addCapabilities(caps *starttls.Capabilities, s string) error {
+	for _, atom := range strings.Split(s, " ") {
+		if atom == "" {
+			continue
+		}
+		if !IsAtom(atom) {
+			return clientMalformed("malformed capability", atom)
+		}
+		if caps.Len() >= maxCapabilities {
+			return fmt.Errorf("%w: more than %d capabilities", starttls.ErrTooLarge, maxCapabilities)
+		}
+		caps.Add(atom)
+	}
+	return nil
+}
+
+// IsAtom reports whether s is a non-empty IMAP atom: only ATOM-CHARs, that
+// is 7-bit printable characters other than SP and the atom-specials
+// ( ) { % * " \ ] (RFC 9051, Section 9).
+func IsAtom(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAtomChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidTag reports whether s is a well-formed command tag: ASTRING-CHARs
+// other than "+" (RFC 9051, Section 9), which is an atom that may also hold
+// "]".
+func ValidTag(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '+' || (c != ']' && !isAtomChar(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAtomChar(c byte) bool {
+	if c <= ' ' || c >= 0x7f {
+		return false
+	}
+	switch c {
+	case '(', ')', '{', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWord returns the upper-case status keyword word is, or "".
+func statusWord(word string) string {
+	for _, s := range [...]string{"OK", "NO", "BAD", "PREAUTH", "BYE"} {
+		if starttls.EqualFold(word, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// clientMalformed returns the protocol error for peer text that breaks the
+// grammar.
+func clientMalformed(what, peerText string) error {
+	return starttls.NewProtocolError("%s \"%s\"", what, starttls.Escape(peerText))
+}
