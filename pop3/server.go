@@ -1,0 +1,463 @@
+package pop3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tlsup/tlsup/starttls"
+)
+
+// Replies of the server front and of a caller's post-TLS loop.
+const (
+	// ReplyGoAhead is the go-ahead to STLS (RFC 2595, Section 4).
+	ReplyGoAhead = "+OK Begin TLS negotiation"
+	// ReplySTLSSyntax answers STLS with an argument (RFC 2595, Section 4:
+	// the command takes none).
+	ReplySTLSSyntax = "-ERR STLS takes no arguments"
+	// ReplyTLSActive answers STLS once TLS is on (RFC 2595, Section 4,
+	// whose example reply this is; STLS is not advertised after TLS).
+	ReplyTLSActive = "-ERR Command not permitted when TLS active"
+	// ReplyTransaction answers STLS in the TRANSACTION state (RFC 2595,
+	// Section 4: STLS is valid only in the AUTHORIZATION state).
+	ReplyTransaction = "-ERR STLS not permitted in TRANSACTION state"
+	// ReplyPipelined answers STLS when commands were pipelined behind it
+	// (RFC 2595, Section 4 and CVE-2011-0411): the connection is closed
+	// after it.
+	ReplyPipelined = "-ERR Commands pipelined behind STLS, closing connection"
+	// ReplyAuthTLSRequired answers USER, PASS, APOP and AUTH before TLS,
+	// with the AUTH response code (RFC 3206, Section 4) so that a client
+	// does not retry the same credentials in plaintext.
+	ReplyAuthTLSRequired = "-ERR [AUTH] TLS required, use STLS first"
+	// ReplyTLSRequired answers every other command but CAPA, NOOP, QUIT and
+	// STLS before TLS.
+	ReplyTLSRequired = "-ERR Command not permitted before TLS, use STLS first"
+	// ReplyLineTooLong answers a command line over the bound; the
+	// connection is closed after it.
+	ReplyLineTooLong = "-ERR Line too long, closing connection"
+)
+
+// DefaultExtensions returns the CAPA lines a server advertises in both
+// states unless told otherwise: UIDL (RFC 2449, Section 6.6), RESP-CODES
+// (Section 6.4) and AUTH-RESP-CODE (RFC 3206, Section 6), the last since
+// the front answers with the [AUTH] response code. It returns a fresh
+// slice.
+func DefaultExtensions() []string {
+	return []string{"UIDL", "RESP-CODES", "AUTH-RESP-CODE"}
+}
+
+// CapabilityOptions describes a server's CAPA list for [Capabilities]. The
+// zero value is the list before TLS with the default extensions, no USER
+// and no SASL.
+type CapabilityOptions struct {
+	// TLS is true once the session runs over TLS: STLS is then left out
+	// (RFC 2595, Section 4) and USER and the SASL mechanisms are
+	// advertised. Zero means before TLS: STLS is advertised and password
+	// mechanisms are not.
+	TLS bool
+	// Extensions are the CAPA lines advertised in both states ("TOP",
+	// "PIPELINING", "EXPIRE NEVER"), in order. Entries whose keyword is
+	// STLS, USER or SASL, and entries containing control characters, are
+	// dropped: the state decides those. Zero means [DefaultExtensions].
+	Extensions []string
+	// UserPass advertises USER (RFC 2449, Section 6.5): USER and PASS are
+	// accepted. Like a plaintext SASL mechanism it is advertised only once
+	// TLS is on unless AllowPlaintextAuth is set. Zero means not
+	// advertised.
+	UserPass bool
+	// Mechanisms are the SASL mechanisms of the SASL line (RFC 2449,
+	// Section 6.3; RFC 5034), such as "PLAIN". Zero means no SASL line.
+	Mechanisms []string
+	// AllowPlaintextAuth advertises USER and the mechanisms that carry a
+	// password in the clear (PLAIN, LOGIN) before TLS too. Zero means they
+	// are offered only once TLS is on (RFC 8314, Section 3); other
+	// mechanisms are advertised in both states.
+	AllowPlaintextAuth bool
+}
+
+// Capabilities returns the CAPA lines a server advertises, in order: the
+// extensions, then STLS before TLS only, then USER and the SASL line with
+// the mechanisms allowed in the state (no SASL line when none is). A nil
+// opts is the zero value.
+func Capabilities(opts *CapabilityOptions) *starttls.Capabilities {
+	if opts == nil {
+		opts = &CapabilityOptions{}
+	}
+	exts := opts.Extensions
+	if exts == nil {
+		exts = DefaultExtensions()
+	}
+	caps := &starttls.Capabilities{}
+	for _, e := range exts {
+		kw, _, _ := strings.Cut(e, " ")
+		if e == "" || e == "." || srvControl(e) >= 0 || starttls.EqualFold(kw, "STLS") ||
+			starttls.EqualFold(kw, "USER") || starttls.EqualFold(kw, "SASL") {
+			continue
+		}
+		caps.Add(e)
+	}
+	if !opts.TLS {
+		caps.Add("STLS")
+	}
+	plain := opts.TLS || opts.AllowPlaintextAuth
+	if opts.UserPass && plain {
+		caps.Add("USER")
+	}
+	var mechs []string
+	for _, m := range opts.Mechanisms {
+		if m == "" || strings.ContainsAny(m, " ") || srvControl(m) >= 0 || (!plain && IsPlaintextMechanism(m)) {
+			continue
+		}
+		mechs = append(mechs, m)
+	}
+	if len(mechs) > 0 {
+		caps.Add("SASL " + strings.Join(mechs, " "))
+	}
+	return caps
+}
+
+// IsPlaintextMechanism reports whether the SASL mechanism sends the password
+// in the clear: PLAIN (RFC 4616) and LOGIN. Case is ignored.
+func IsPlaintextMechanism(mech string) bool {
+	return starttls.EqualFold(mech, "PLAIN") || starttls.EqualFold(mech, "LOGIN")
+}
+
+// RefuseSTLS returns the reply to STLS in a server's own loop where it is
+// not allowed: [ReplyTLSActive] once TLS is on, else [ReplyTransaction]
+// (the TRANSACTION state).
+func RefuseSTLS(tlsOn bool) string {
+	if tlsOn {
+		return ReplyTLSActive
+	}
+	return ReplyTransaction
+}
+
+// WriteMultiline writes a multi-line response (RFC 1939, Section 3): the
+// status line, each line with a leading "." doubled, and the terminating
+// ".". A line containing CR, LF or NUL fails with
+// starttls.ErrUnsafeArgument before anything is written.
+func WriteMultiline(c *starttls.Conn, status string, lines []string) error {
+	if err := starttls.CheckLine(status); err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if err := starttls.CheckLine(l); err != nil {
+			return err
+		}
+	}
+	if err := c.WriteLine(status); err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, ".") {
+			l = "." + l
+		}
+		if err := c.WriteLine(l); err != nil {
+			return err
+		}
+	}
+	return c.WriteLine(".")
+}
+
+// Command is one POP3 command line (RFC 1939, Section 3).
+type Command struct {
+	// Name is the keyword in ASCII upper case ("USER", "STLS").
+	Name string
+	// Rest is everything after the keyword and its space, as sent, with
+	// trailing spaces removed: PASS takes it whole, since a password may
+	// contain spaces (RFC 1939, Section 7). "" when there are no arguments.
+	Rest string
+	// Args is Rest split at each space; nil when Rest is empty.
+	Args []string
+}
+
+// ParseCommand parses one command line without its CRLF: a keyword of
+// three or four ASCII letters, case-insensitive, then arguments separated
+// by single spaces (RFC 1939, Section 3; RFC 2449, Section 4). A line with a
+// control character, NUL included, or without a valid keyword is an error
+// matching starttls.ErrProtocol.
+func ParseCommand(line string) (*Command, error) {
+	if i := srvControl(line); i >= 0 {
+		return nil, starttls.NewProtocolError("control character at offset %d in command", i)
+	}
+	name, rest, _ := strings.Cut(line, " ")
+	if len(name) < 3 || len(name) > 4 {
+		return nil, starttls.NewProtocolError("invalid command keyword %q", starttls.Escape(name))
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i] | 0x20; c < 'a' || c > 'z' {
+			return nil, starttls.NewProtocolError("invalid command keyword %q", starttls.Escape(name))
+		}
+	}
+	cmd := &Command{Name: srvUpper(name), Rest: strings.TrimRight(rest, " ")}
+	if cmd.Rest != "" {
+		cmd.Args = strings.Split(cmd.Rest, " ")
+	}
+	return cmd, nil
+}
+
+// srvControl returns the offset of the first control character (CTL, NUL
+// included) in s, or -1.
+func srvControl(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+// srvUpper upper-cases ASCII letters only, so that no Unicode look-alike
+// becomes a command name.
+func srvUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// Server is the POP3 pre-TLS front of a server that requires TLS (RFC 2595,
+// Section 4; RFC 8314). [Server.Serve] greets, answers CAPA, NOOP, QUIT and
+// STLS, refuses USER, PASS, APOP and AUTH with [ReplyAuthTLSRequired] and
+// every other command with [ReplyTLSRequired], and hands back the
+// connection once TLS is up, in the AUTHORIZATION state with nothing of the
+// plaintext session carried over.
+//
+// The zero value needs only Options.TLSConfig. A Server may serve many
+// connections at once; it is not modified by Serve.
+type Server struct {
+	// Options holds the TLS configuration, the hostname of the greeting,
+	// and the timeouts and bounds of the front. See starttls.ServerOptions
+	// for the zero values.
+	Options starttls.ServerOptions
+	// Extensions are the CAPA lines advertised before TLS besides STLS, as
+	// for [CapabilityOptions.Extensions]. Zero means [DefaultExtensions].
+	// USER and SASL are never advertised by the front: it refuses
+	// authentication before TLS.
+	Extensions []string
+}
+
+var _ starttls.ServerUpgrader = (*Server)(nil)
+
+// Protocol returns "pop3".
+func (s *Server) Protocol() string { return "pop3" }
+
+// Serve runs the pre-TLS front on conn, a freshly accepted connection:
+//
+//   - it sends the greeting "+OK <hostname> POP3 ready", without an APOP
+//     timestamp;
+//   - CAPA is answered with the list of [Capabilities] before TLS (STLS, no
+//     USER, no SASL), NOOP with +OK, QUIT with +OK, after which the
+//     connection is closed and Serve fails with starttls.ErrQuit; CAPA,
+//     NOOP or QUIT with arguments gets -ERR;
+//   - STLS with an argument gets [ReplySTLSSyntax]; bare STLS hands over to
+//     [starttls.ServerUpgrade]: bytes pipelined behind it get
+//     [ReplyPipelined] and the connection is closed (ErrInjectedData),
+//     otherwise [ReplyGoAhead] and the handshake, bounded by
+//     Options.HandshakeTimeout;
+//   - USER, PASS, APOP and AUTH get [ReplyAuthTLSRequired], every other
+//     command [ReplyTLSRequired]; after Options.MaxErrors refused commands
+//     the next one gets -ERR and the connection is closed (ErrProtocol);
+//   - a line over the bound gets [ReplyLineTooLong] and the connection is
+//     closed (ErrTooLarge); a client silent for Options.IdleTimeout is
+//     closed without a reply (RFC 1939, Section 3: the autologout timer)
+//     (os.ErrDeadlineExceeded).
+//
+// ctx bounds the whole front, the handshake included; cancelling it aborts
+// any blocked read or write at once.
+//
+// On success Serve returns the session Conn over the *tls.Conn
+// ([starttls.Conn.TLS]); the caller owns it, and its loop must expect a
+// fresh CAPA (RFC 2595, Section 4: the client discards what it learned
+// before TLS). On error conn is closed and the error is a *starttls.Error
+// matching starttls.ErrQuit, ErrInjectedData, ErrTooLarge, ErrProtocol,
+// ErrHandshake, context.DeadlineExceeded or context.Canceled,
+// os.ErrDeadlineExceeded, or io.ErrUnexpectedEOF when the client hung up.
+func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, err error) {
+	if s == nil {
+		s = &Server{}
+	}
+	f := &srvFront{s: s, ctx: ctx, raw: conn, c: s.Options.NewServerConn(conn), host: s.Options.HostnameOrDefault()}
+	f.watch()
+	defer func() {
+		f.release()
+		if err != nil {
+			conn.Close()
+		}
+	}()
+	return f.run()
+}
+
+// srvFront is one run of a Server's pre-TLS dialogue.
+type srvFront struct {
+	s    *Server
+	ctx  context.Context
+	raw  net.Conn
+	c    *starttls.Conn
+	host string
+
+	mu       sync.Mutex
+	released bool
+	stop     func() bool
+}
+
+// srvLongAgo is a deadline in the past, which interrupts blocked I/O.
+var srvLongAgo = time.Unix(1, 0)
+
+// watch interrupts blocked I/O on the conn when ctx ends. The loop sets
+// per-command deadlines itself, which would overwrite the deadline of
+// starttls.WatchContext.
+func (f *srvFront) watch() {
+	f.stop = context.AfterFunc(f.ctx, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.released {
+			f.raw.SetDeadline(srvLongAgo)
+		}
+	})
+}
+
+func (f *srvFront) release() {
+	f.stop()
+	f.mu.Lock()
+	f.released = true
+	f.mu.Unlock()
+	f.raw.SetDeadline(time.Time{})
+}
+
+// arm sets the deadline for the next command and its reply: the idle
+// timeout, or ctx's deadline when sooner. It checks ctx after setting it,
+// so that a cancellation racing with it is not lost.
+func (f *srvFront) arm() error {
+	d := time.Now().Add(f.s.Options.IdleTimeoutOrDefault())
+	if cd, ok := f.ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	f.raw.SetDeadline(d)
+	return f.ctx.Err()
+}
+
+// ctxErr returns ctx's error, or context.DeadlineExceeded once its deadline
+// has passed even if its timer has not fired yet: the conn's deadline, set
+// from it, may fire first.
+func (f *srvFront) ctxErr() error {
+	if err := f.ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := f.ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (f *srvFront) fail(kind, err error) error {
+	if err != nil {
+		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if ctxErr := f.ctxErr(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
+	}
+	return &starttls.Error{Protocol: "pop3", Step: starttls.StepCommand, Kind: kind, Err: err}
+}
+
+func (f *srvFront) run() (*starttls.Conn, error) {
+	if f.s.Options.TLSConfig == nil {
+		return nil, &starttls.Error{Protocol: "pop3", Step: starttls.StepConnect, Err: errors.New("nil TLSConfig")}
+	}
+	if err := f.arm(); err != nil {
+		return nil, f.fail(nil, err)
+	}
+	// RFC 1939, Section 4: the greeting opens the AUTHORIZATION state. No
+	// APOP timestamp: APOP is refused before TLS, and nothing said before
+	// TLS may be relied on after it.
+	if err := f.c.WriteLine("+OK " + f.host + " POP3 ready"); err != nil {
+		return nil, f.fail(nil, err)
+	}
+	caps := Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}).List()
+	refused := 0
+	maxErrors := f.s.Options.MaxErrorsOrDefault()
+	for {
+		if err := f.arm(); err != nil {
+			return nil, f.fail(nil, err)
+		}
+		line, err := f.c.ReadLine()
+		if err != nil {
+			switch {
+			case errors.Is(err, starttls.ErrTooLarge):
+				f.c.WriteLine(ReplyLineTooLong)
+				return nil, f.fail(starttls.ErrTooLarge, err)
+			case errors.Is(err, os.ErrDeadlineExceeded) && f.ctxErr() == nil:
+				// RFC 1939, Section 3: an idle client is logged out by
+				// closing the connection, without a response.
+			}
+			return nil, f.fail(nil, err)
+		}
+		cmd, perr := ParseCommand(string(line))
+		var reply string
+		switch {
+		case perr != nil:
+			reply = "-ERR Invalid command"
+			refused++
+		case cmd.Name == "STLS" && cmd.Rest == "":
+			return f.startTLS()
+		case cmd.Name == "STLS":
+			reply = ReplySTLSSyntax
+			refused++
+		case (cmd.Name == "CAPA" || cmd.Name == "NOOP" || cmd.Name == "QUIT") && cmd.Rest != "":
+			reply = "-ERR " + cmd.Name + " takes no arguments"
+			refused++
+		case cmd.Name == "CAPA":
+			// RFC 2449, Section 5.
+			if err := WriteMultiline(f.c, "+OK Capability list follows", caps); err != nil {
+				return nil, f.fail(nil, err)
+			}
+			continue
+		case cmd.Name == "NOOP":
+			reply = "+OK"
+		case cmd.Name == "QUIT":
+			// RFC 1939, Section 4: QUIT in the AUTHORIZATION state.
+			f.c.WriteLine("+OK " + f.host + " POP3 server signing off")
+			return nil, f.fail(starttls.ErrQuit, nil)
+		case cmd.Name == "USER" || cmd.Name == "PASS" || cmd.Name == "APOP" || cmd.Name == "AUTH":
+			reply = ReplyAuthTLSRequired
+			refused++
+		default:
+			reply = ReplyTLSRequired
+			refused++
+		}
+		if refused > maxErrors {
+			f.c.WriteLine("-ERR Too many errors, closing connection")
+			return nil, f.fail(starttls.ErrProtocol, fmt.Errorf("more than %d refused commands before tls", maxErrors))
+		}
+		if err := f.c.WriteLine(reply); err != nil {
+			return nil, f.fail(nil, err)
+		}
+	}
+}
+
+// startTLS hands over to the core transition, with the handshake bounded by
+// HandshakeTimeout.
+func (f *srvFront) startTLS() (*starttls.Conn, error) {
+	// The core watches its own context; the front's deadline must not cut
+	// the handshake short, nor the front's watch fire inside it.
+	f.release()
+	ctx, cancel := context.WithTimeout(f.ctx, f.s.Options.HandshakeTimeoutOrDefault())
+	defer cancel()
+	return starttls.ServerUpgrade(ctx, f.c, &starttls.ServerSwitch{
+		Protocol:  "pop3",
+		GoAhead:   ReplyGoAhead,
+		Refusal:   ReplyPipelined,
+		TLSConfig: f.s.Options.TLSConfig,
+	})
+}
