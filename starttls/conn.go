@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ type Options struct {
 // net.Conn is.
 type Conn struct {
 	net.Conn
+	rmu        sync.Mutex // guards r: net.Conn allows concurrent Reads
 	r          *bufio.Reader
 	maxLine    int
 	maxLines   int
@@ -102,7 +104,11 @@ func (c *Conn) TLS() *tls.Conn {
 // Buffered returns how many bytes have been read from the wrapped connection
 // but not yet consumed. At a STARTTLS switch it must be zero: anything
 // buffered arrived before TLS.
-func (c *Conn) Buffered() int { return c.r.Buffered() }
+func (c *Conn) Buffered() int {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.r.Buffered()
+}
 
 // MaxLineLength returns the line bound in force.
 func (c *Conn) MaxLineLength() int { return c.maxLine }
@@ -117,8 +123,13 @@ func (c *Conn) SetTranscript(w io.Writer) {
 	c.mu.Unlock()
 }
 
-// Read reads raw bytes, buffered ones first.
-func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read reads raw bytes, buffered ones first. Concurrent calls are
+// serialised, as the net.Conn contract allows them.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.r.Read(p)
+}
 
 // ReadLine reads one line and returns it without its terminator. The slice
 // is valid until the next read on c.
@@ -130,7 +141,9 @@ func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // fails with io.EOF when no byte of the line had arrived and
 // io.ErrUnexpectedEOF inside a line.
 func (c *Conn) ReadLine() ([]byte, error) {
+	c.rmu.Lock()
 	line, err := c.r.ReadSlice('\n')
+	c.rmu.Unlock()
 	if err != nil {
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
@@ -171,15 +184,17 @@ func (c *Conn) ReadResponse(more func(line []byte) (bool, error)) error {
 }
 
 // Discard consumes and drops n bytes, as an IMAP literal that is not needed.
-// It reads through a small fixed buffer, so n is not allocated.
+// It skips through the line reader's own buffer, so it allocates nothing,
+// whatever n is. A stream that ends first fails with io.ErrUnexpectedEOF.
 func (c *Conn) Discard(n int64) error {
-	var buf [512]byte
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	for n > 0 {
-		chunk := buf[:]
-		if n < int64(len(chunk)) {
-			chunk = chunk[:n]
+		chunk := n
+		if chunk > math.MaxInt32 {
+			chunk = math.MaxInt32
 		}
-		m, err := io.ReadFull(c.r, chunk)
+		m, err := c.r.Discard(int(chunk))
 		n -= int64(m)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -207,7 +222,9 @@ func (c *Conn) WriteLine(line string) error {
 }
 
 // WriteSecretLine is WriteLine for a line that carries credentials (AUTH,
-// LOGIN, PASS): the transcript records the command word and "<redacted>".
+// LOGIN, PASS): the transcript records the command word (with the tag of
+// an IMAP command) and "<redacted>". A line without a space, such as a
+// SASL response, is recorded as "<redacted>" alone.
 func (c *Conn) WriteSecretLine(line string) error {
 	return c.writeLine(line, true)
 }
@@ -269,7 +286,11 @@ func (c *Conn) record(written bool, line []byte, secret bool) {
 		prefix = "C: "
 	}
 	text := string(line)
-	if secret {
+	if secret && bytes.IndexByte(line, ' ') < 0 {
+		// A bare SASL response (AUTH LOGIN's base64 user name and
+		// password) has no command word to keep.
+		text = "<redacted>"
+	} else if secret {
 		verb, _, _ := strings.Cut(text, " ")
 		if i := bytes.IndexByte(line, ' '); i >= 0 {
 			// An IMAP command starts with a tag: keep tag and verb.

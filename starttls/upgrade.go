@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -125,6 +126,8 @@ type Result struct {
 // interrupts any blocked read or write at once. On return ctx no longer
 // touches conn, and conn's deadlines are cleared.
 //
+// A nil cfg, or one without TLSConfig, fails at StepConnect.
+//
 // On error conn is closed (fail closed) and the error is an [*Error] that
 // matches, with errors.Is, one of ErrNotOffered, ErrRefused (with a
 // [*ReplyError] for errors.As), ErrInjectedData, ErrPreauth,
@@ -136,6 +139,11 @@ type Result struct {
 // Result.Plaintext) and the session continues on Result.Conn.
 func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.Conn, *Result, error) {
 	start := time.Now()
+	if cfg == nil {
+		// No TLSConfig: run fails closed below, rather than a nil
+		// dereference.
+		cfg = &Config{}
+	}
 	res := &Result{Protocol: u.Protocol(), Policy: cfg.Policy}
 	mode := cfg.Mode
 	if mode == Auto && conn.RemoteAddr() != nil {
@@ -285,7 +293,15 @@ func stepError(ctx context.Context, protocol string, step Step, kind, err error)
 		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) && !isReply(err) {
+		ctxErr := ctx.Err()
+		if ctxErr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The conn's deadline is ctx's, and the poller may see it pass
+			// before ctx's own timer has marked ctx done.
+			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+				ctxErr = context.DeadlineExceeded
+			}
+		}
+		if ctxErr != nil && !errors.Is(err, ctxErr) && !isReply(err) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
 	}
