@@ -171,7 +171,7 @@ var _ starttls.ServerUpgrader = (*Server)(nil)
 
 // Protocol returns "smtp", or "lmtp" when LMTP is set.
 func (s *Server) Protocol() string {
-	if s.LMTP {
+	if s != nil && s.LMTP {
 		return "lmtp"
 	}
 	return "smtp"
@@ -207,6 +207,9 @@ func (s *Server) Protocol() string {
 // context.DeadlineExceeded or context.Canceled, os.ErrDeadlineExceeded, or
 // io.ErrUnexpectedEOF when the client hung up.
 func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, err error) {
+	if s == nil {
+		s = &Server{}
+	}
 	f := &front{s: s, ctx: ctx, raw: conn, c: s.Options.NewServerConn(conn), host: s.Options.HostnameOrDefault()}
 	f.watch()
 	defer func() {
@@ -267,12 +270,25 @@ func (f *front) arm() error {
 	return f.ctx.Err()
 }
 
+// ctxErr returns ctx's error, or context.DeadlineExceeded once its deadline
+// has passed even if its timer has not fired yet: the conn's deadline, set
+// from it, may fire first.
+func (f *front) ctxErr() error {
+	if err := f.ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := f.ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 func (f *front) fail(kind, err error) error {
 	if err != nil {
 		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		if ctxErr := f.ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		if ctxErr := f.ctxErr(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
 	}
@@ -321,7 +337,7 @@ func (f *front) run() (*starttls.Conn, error) {
 			case errors.Is(err, starttls.ErrTooLarge):
 				f.line(ReplyLineTooLong)
 				return nil, f.fail(starttls.ErrTooLarge, err)
-			case errors.Is(err, os.ErrDeadlineExceeded) && f.ctx.Err() == nil:
+			case errors.Is(err, os.ErrDeadlineExceeded) && f.ctxErr() == nil:
 				// RFC 5321, Section 4.5.3.2.7: the server may close an
 				// idle session, with a 421 (Section 3.8).
 				f.raw.SetWriteDeadline(time.Now().Add(time.Second))
