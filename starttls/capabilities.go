@@ -66,7 +66,11 @@ func (c *Capabilities) Get(name string) (params string, ok bool) {
 // absent or bare.
 func (c *Capabilities) Params(name string) []string {
 	p, _ := c.Get(name)
-	return strings.Fields(p)
+	fields := strings.Fields(p)
+	if len(fields) == 0 {
+		return nil // as documented; strings.Fields gives an empty slice
+	}
+	return fields
 }
 
 // String returns the entries joined by ", ", escaped.

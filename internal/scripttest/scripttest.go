@@ -10,6 +10,7 @@
 //	!close                           close the connection
 //	!sleep 50ms                      stall
 //	!trickle / !notrickle            send one byte per write from here on
+//	!trickle 50ms                    the same, pausing 50ms after each byte
 //	!eof                             the other side must close; a line
 //	                                 received instead is a failure
 //	!hold                            read and ignore everything until the
@@ -71,10 +72,10 @@ type Options struct {
 type directive struct {
 	line  int // 1-based script line
 	text  string
-	op    string // "send", "expect", "tls", "close", "sleep", "trickle", "notrickle", "eof", "hold"
-	join  bool   // send: same write as the previous send
-	raw   []byte // send: raw bytes, no template
-	dur   time.Duration
+	op    string        // "send", "expect", "tls", "close", "sleep", "trickle", "notrickle", "eof", "hold"
+	join  bool          // send: same write as the previous send
+	raw   []byte        // send: raw bytes, no template
+	dur   time.Duration // sleep: the stall; trickle: the pause per byte
 	match *regexp.Regexp
 	names []string
 }
@@ -95,7 +96,15 @@ func parse(script string, role Role) ([]directive, error) {
 			word, arg, _ := strings.Cut(line[1:], " ")
 			d.op = word
 			switch word {
-			case "tls", "close", "trickle", "notrickle", "eof", "hold":
+			case "tls", "close", "notrickle", "eof", "hold":
+			case "trickle":
+				if arg = strings.TrimSpace(arg); arg != "" {
+					dur, err := time.ParseDuration(arg)
+					if err != nil {
+						return nil, fmt.Errorf("script line %d: %v", d.line, err)
+					}
+					d.dur = dur
+				}
 			case "sleep":
 				dur, err := time.ParseDuration(strings.TrimSpace(arg))
 				if err != nil {
@@ -279,6 +288,7 @@ func (p *Peer) run(conn net.Conn) error {
 	r := bufio.NewReader(conn)
 	vars := map[string]string{}
 	trickle := false
+	var tricklePause time.Duration
 	var pending []byte // sends joined into one write
 	flush := func() error {
 		if len(pending) == 0 {
@@ -291,6 +301,9 @@ func (p *Peer) run(conn net.Conn) error {
 			for i := range data {
 				if _, err := conn.Write(data[i : i+1]); err != nil {
 					return err
+				}
+				if tricklePause > 0 {
+					time.Sleep(tricklePause)
 				}
 			}
 			return nil
@@ -370,6 +383,7 @@ func (p *Peer) run(conn net.Conn) error {
 			time.Sleep(d.dur)
 		case "trickle":
 			trickle = true
+			tricklePause = d.dur
 		case "notrickle":
 			trickle = false
 		case "eof", "hold":
