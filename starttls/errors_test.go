@@ -1,0 +1,224 @@
+package starttls_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tlsup/tlsup/starttls"
+)
+
+func TestEscape(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "mx.example.test ESMTP ready", "mx.example.test ESMTP ready"},
+		{"empty", "", ""},
+		{"crlf", "a\r\nb", `a\r\nb`},
+		{"tab", "a\tb", `a\tb`},
+		{"nul", "a\x00b", `a\x00b`},
+		{"bell and del", "\x07\x7f", `\x07\x7f`},
+		{"esc sequence", "\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"osc title", "\x1b]0;pwned\x07", `\x1b]0;pwned\x07`},
+		{"backslash", `C:\dir`, `C:\\dir`},
+		{"backslash that looks escaped", `\x41`, `\\x41`},
+		{"invalid utf-8", "a\xffb\xc3", `a\xffb\xc3`},
+		{"overlong encoding", "\xc0\xaf", `\xc0\xaf`},
+		{"bidi override", "\u202egnp.exe", `\u202egnp.exe`},
+		{"bidi isolate", "\u2066x\u2069", `\u2066x\u2069`},
+		{"zero width joiner", "a\u200db", `a\u200db`},
+		{"bom", "\ufeffx", `\ufeffx`},
+		{"c1 control", "\u0085\u009b", `\u0085\u009b`},
+		{"line separator", "a\u2028b", `a\u2028b`},
+		{"tag character", "\U000e0041", `\U000e0041`},
+		{"printable unicode kept", "héllo 日本 ✓", "héllo 日本 ✓"},
+		{"replacement char kept", "\ufffd", "\ufffd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := starttls.Escape(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.True(t, utf8.ValidString(got))
+			assert.False(t, hasControl(got))
+		})
+	}
+}
+
+func TestEscapeLength(t *testing.T) {
+	exact := strings.Repeat("a", 512)
+	assert.Equal(t, exact, starttls.Escape(exact))
+	over := strings.Repeat("a", 513)
+	assert.Equal(t, exact+"...", starttls.Escape(over))
+	huge := strings.Repeat("b", 1<<20)
+	assert.Equal(t, strings.Repeat("b", 512)+"...", starttls.Escape(huge))
+	controls := strings.Repeat("\x1b", 1000)
+	got := starttls.Escape(controls)
+	assert.True(t, strings.HasSuffix(got, "..."))
+	assert.LessOrEqual(t, len(got), 512+10+3)
+	// An escape is never cut in half.
+	assert.True(t, strings.HasSuffix(strings.TrimSuffix(got, "..."), `\x1b`))
+}
+
+// FuzzEscape checks that Escape's output is printable, valid UTF-8 and
+// bounded, and that clean short input passes unchanged.
+func FuzzEscape(f *testing.F) {
+	f.Add("220 mx.example.test ESMTP")
+	f.Add("\x1b[2J\x1b]0;owned\x07")
+	f.Add("\u202e\u2066\ufeff\u0085")
+	f.Add("\xff\xfe\xc0\xaf")
+	f.Add(strings.Repeat("\\", 600))
+	f.Add(strings.Repeat("\U000e0041", 200))
+	f.Fuzz(func(t *testing.T, s string) {
+		got := starttls.Escape(s)
+		if !utf8.ValidString(got) {
+			t.Fatalf("Escape(%q) = %q: invalid UTF-8", s, got)
+		}
+		if hasControl(got) {
+			t.Fatalf("Escape(%q) = %q: control character", s, got)
+		}
+		// 512 bytes, plus at most one escape begun under the bound
+		// (\UXXXXXXXX, 10 bytes), plus "...".
+		if len(got) > 512+10+3 {
+			t.Fatalf("Escape of %d bytes gave %d bytes", len(s), len(got))
+		}
+		clean := len(s) <= 512
+		for i := 0; i < len(s); i++ {
+			if s[i] < 0x20 || s[i] >= 0x7f || s[i] == '\\' {
+				clean = false
+			}
+		}
+		if clean && got != s {
+			t.Fatalf("Escape(%q) = %q, want it unchanged", s, got)
+		}
+		if !clean && len(s) <= 512 && strings.HasSuffix(got, "...") && !strings.HasSuffix(s, "...") && len(got) < 512 {
+			t.Fatalf("Escape(%q) = %q: cut below the bound", s, got)
+		}
+	})
+}
+
+func TestErrorStrings(t *testing.T) {
+	reply := &starttls.ReplyError{Protocol: "smtp", Command: "STARTTLS", Code: 454, Text: "TLS not available"}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"kind only", &starttls.Error{Protocol: "smtp", Step: starttls.StepDiscover, Kind: starttls.ErrNotOffered},
+			"starttls: smtp: discover: not offered"},
+		{"reply", &starttls.Error{Protocol: "smtp", Step: starttls.StepStartTLS, Err: reply},
+			"starttls: smtp: starttls: smtp: STARTTLS: 454 TLS not available"},
+		{"kind and cause", &starttls.Error{Protocol: "pop3", Step: starttls.StepStartTLS, Kind: starttls.ErrInjectedData, Err: errors.New("3 bytes")},
+			"starttls: pop3: starttls: data injected before tls: 3 bytes"},
+		{"no protocol", &starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: io.ErrUnexpectedEOF},
+			"starttls: handshake: tls handshake failed: unexpected EOF"},
+		{"reply greeting", &starttls.ReplyError{Protocol: "imap", Status: "BYE", Text: "go away", Kind: starttls.ErrGreetingRejected},
+			"starttls: imap: greeting: BYE go away"},
+		{"reply no text", &starttls.ReplyError{Protocol: "pop3", Command: "STLS", Status: "-ERR"},
+			"starttls: pop3: STLS: -ERR"},
+		{"protocol error", starttls.NewProtocolError("greeting %q", starttls.Escape("\x1bX")),
+			`starttls: protocol violation: greeting "\\x1bX"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.err.Error()
+			assert.Equal(t, tt.want, got)
+			assertErrorText(t, tt.err)
+		})
+	}
+}
+
+// assertErrorText checks the house rules for an error's text: prefixed
+// "starttls: ", lower-case after the prefix, no raw control character.
+func assertErrorText(t *testing.T, err error) {
+	t.Helper()
+	s := err.Error()
+	require.True(t, strings.HasPrefix(s, "starttls: "), "error %q lacks the prefix", s)
+	first, _ := utf8.DecodeRuneInString(strings.TrimPrefix(s, "starttls: "))
+	assert.False(t, 'A' <= first && first <= 'Z', "error %q is not lower-case", s)
+	assert.False(t, hasControl(s), "error %q holds a control character", s)
+}
+
+func TestErrorUnwrap(t *testing.T) {
+	reply := &starttls.ReplyError{Protocol: "smtp", Command: "STARTTLS", Code: 454, Text: "busy"}
+	err := error(&starttls.Error{Protocol: "smtp", Step: starttls.StepStartTLS, Err: reply})
+	require.ErrorIs(t, err, starttls.ErrRefused, "a ReplyError without Kind is a refusal")
+	var re *starttls.ReplyError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 454, re.Code)
+	var e *starttls.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, starttls.StepStartTLS, e.Step)
+
+	rejected := &starttls.ReplyError{Code: 554, Kind: starttls.ErrGreetingRejected}
+	require.ErrorIs(t, rejected, starttls.ErrGreetingRejected)
+	assert.NotErrorIs(t, rejected, starttls.ErrRefused)
+
+	both := &starttls.Error{Kind: starttls.ErrHandshake, Err: fmt.Errorf("%w: %w", context.DeadlineExceeded, os.ErrDeadlineExceeded)}
+	require.ErrorIs(t, both, starttls.ErrHandshake)
+	require.ErrorIs(t, both, context.DeadlineExceeded)
+	require.ErrorIs(t, both, os.ErrDeadlineExceeded)
+	assert.Empty(t, (&starttls.Error{}).Unwrap())
+
+	require.ErrorIs(t, starttls.NewProtocolError("x"), starttls.ErrProtocol)
+}
+
+func TestKind(t *testing.T) {
+	certErr := &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{&starttls.Error{Step: starttls.StepDiscover, Kind: starttls.ErrNotOffered}, "not-offered"},
+		{&starttls.Error{Step: starttls.StepStartTLS, Err: &starttls.ReplyError{Code: 454}}, "refused"},
+		{&starttls.Error{Step: starttls.StepStartTLS, Kind: starttls.ErrInjectedData}, "injected-data"},
+		{&starttls.Error{Step: starttls.StepGreeting, Err: fmt.Errorf("x: %w", starttls.ErrPreauth)}, "preauth"},
+		{&starttls.Error{Step: starttls.StepGreeting, Err: &starttls.ReplyError{Code: 421, Kind: starttls.ErrGreetingRejected}}, "greeting-rejected"},
+		{&starttls.Error{Step: starttls.StepStartTLS, Err: starttls.NewProtocolError("250 is not a go-ahead")}, "protocol"},
+		{&starttls.Error{Step: starttls.StepDiscover, Err: fmt.Errorf("%w: line", starttls.ErrTooLarge)}, "too-large"},
+		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: io.ErrUnexpectedEOF}, "handshake"},
+		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: errors.New("tls: bad record MAC")}, "handshake"},
+		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: certErr}, "certificate"},
+		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: x509.CertificateInvalidError{Reason: x509.Expired}}, "certificate"},
+		{&starttls.Error{Step: starttls.StepGreeting, Err: fmt.Errorf("%w: %w", context.DeadlineExceeded, os.ErrDeadlineExceeded)}, "timeout"},
+		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: context.DeadlineExceeded}, "timeout"},
+		{&starttls.Error{Step: starttls.StepGreeting, Err: context.Canceled}, "timeout"},
+		{&starttls.Error{Step: starttls.StepGreeting, Err: os.ErrDeadlineExceeded}, "timeout"},
+		{&starttls.Error{Step: starttls.StepGreeting, Err: io.ErrUnexpectedEOF}, "closed"},
+		{&starttls.Error{Step: starttls.StepDiscover, Err: net.ErrClosed}, "closed"},
+		{&starttls.Error{Step: starttls.StepDiscover, Err: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}, "closed"},
+		{&starttls.Error{Step: starttls.StepConnect, Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, "dial"},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, "dial"},
+	}
+	for _, tt := range tests {
+		name := tt.want
+		if tt.err != nil {
+			name += " " + tt.err.Error()
+		}
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tt.want, starttls.Kind(tt.err))
+		})
+	}
+}
+
+func TestIsTimeoutIsCertificate(t *testing.T) {
+	assert.True(t, starttls.IsTimeout(fmt.Errorf("x: %w", context.DeadlineExceeded)))
+	assert.True(t, starttls.IsTimeout(os.ErrDeadlineExceeded))
+	assert.True(t, starttls.IsTimeout(context.Canceled))
+	assert.False(t, starttls.IsTimeout(io.EOF))
+	assert.True(t, starttls.IsCertificate(&tls.CertificateVerificationError{}))
+	assert.True(t, starttls.IsCertificate(x509.UnknownAuthorityError{}))
+	assert.True(t, starttls.IsCertificate(x509.CertificateInvalidError{Reason: x509.Expired}))
+	assert.False(t, starttls.IsCertificate(starttls.ErrHandshake))
+}
