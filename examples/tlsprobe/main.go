@@ -1,0 +1,484 @@
+// Command tlsprobe connects to a mail server, starts TLS the way a careful
+// client does (STARTTLS with the tlsup policies, or implicit TLS), and
+// reports what it saw: the greeting, the capabilities before and after TLS,
+// the TLS version, cipher suite and certificate chain, and the first
+// failure with its kind.
+//
+// Usage:
+//
+//	tlsprobe [flags] host[:port]
+//
+// Flags, exit statuses and the JSON object printed by -json are a public
+// contract (contracts/tlsprobe.md beside DESIGN.md). Exit status: 0 TLS
+// established (verified unless -insecure); 1 no TLS, for any reason; 2 usage;
+// 3 the opportunistic policy continued in plaintext because STARTTLS was not
+// advertised.
+//
+// Everything the server sends before TLS is untrusted: it is shown escaped,
+// and the name verified is the one given (-servername, or the host), never
+// one taken from the banner.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/idna"
+
+	"github.com/tlsup/tlsup/smtp"
+	"github.com/tlsup/tlsup/starttls"
+	"github.com/tlsup/tlsup/tlsconf"
+)
+
+// Exit statuses of the contract.
+const (
+	exitTLS       = 0
+	exitFailed    = 1
+	exitUsage     = 2
+	exitPlaintext = 3
+)
+
+// closeGrace bounds the polite TLS close after the report is made, so that a
+// peer that stops reading cannot hold the probe past -timeout plus a second.
+const closeGrace = 500 * time.Millisecond
+
+// newUpgrader makes the client side of one protocol; localName is the -ehlo
+// flag (only SMTP and LMTP use it).
+type newUpgrader func(localName string) starttls.Upgrader
+
+// protocols is the table of the protocols the probe speaks, by -protocol
+// name. Each protocol package adds its one entry here and nothing else
+// changes: the ports come from starttls.WellKnownPorts.
+func protocols() map[string]newUpgrader {
+	return map[string]newUpgrader{
+		"smtp": func(localName string) starttls.Upgrader {
+			return &smtp.Upgrader{LocalName: localName}
+		},
+		"lmtp": func(localName string) starttls.Upgrader {
+			return &smtp.Upgrader{LocalName: localName, LMTP: true}
+		},
+		// IMAP and POP3 go here, once their packages exist:
+		//	"imap": func(string) starttls.Upgrader { return &imap.Upgrader{} },
+		//	"pop3": func(string) starttls.Upgrader { return &pop3.Upgrader{} },
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// probe is a parsed command line.
+type probe struct {
+	protocol   string
+	host       string // without port or brackets
+	address    string // host:port dialled
+	mode       starttls.Mode
+	policy     starttls.Policy
+	serverName string
+	tlsConfig  *tls.Config
+	outcome    *tlsconf.Outcome // with -insecure: what verification said
+	timeout    time.Duration
+	ehlo       string
+	json       bool
+	transcript bool
+	upgrader   starttls.Upgrader
+}
+
+// usageError is a command line the probe cannot run.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run is the whole program: it parses args, probes, writes the report on
+// stdout and diagnostics on stderr, and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	p, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitTLS
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsprobe: %v\n", err)
+		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]  (tlsprobe -h for the flags)")
+		return exitUsage
+	}
+	if p.tlsConfig.InsecureSkipVerify {
+		fmt.Fprintln(stderr, "tlsprobe: warning: -insecure: the server certificate is not verified; "+
+			"an active attacker can read and change this session")
+	}
+	rep, code := p.run(ctx, stderr)
+	if p.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintf(stderr, "tlsprobe: %v\n", err)
+			return exitFailed
+		}
+	} else {
+		rep.writeText(stdout)
+	}
+	return code
+}
+
+// parse reads the command line. Flags may come before or after the host.
+func parse(args []string, stderr io.Writer) (*probe, error) {
+	fs := flag.NewFlagSet("tlsprobe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]")
+		fs.PrintDefaults()
+	}
+	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3 (default: from the port)")
+	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995)")
+	policyName := fs.String("policy", "required", "required|always|opportunistic: what to do when STARTTLS is missing")
+	caFile := fs.String("cafile", "", "trust only the PEM roots in `FILE` (default: system roots)")
+	serverName := fs.String("servername", "", "`NAME` verified and sent as SNI (default: host)")
+	insecure := fs.Bool("insecure", false, "skip certificate verification (the outcome is still reported)")
+	timeout := fs.Duration("timeout", 30*time.Second, "bound on the whole exchange")
+	ehlo := fs.String("ehlo", "localhost", "`NAME` sent with EHLO/LHLO")
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
+	transcript := fs.Bool("transcript", false, "print the dialogue on stderr")
+
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(positional) != 1 {
+		return nil, usagef("want exactly one host[:port], got %d arguments", len(positional))
+	}
+
+	p := &probe{timeout: *timeout, ehlo: *ehlo, json: *asJSON, transcript: *transcript}
+	var err error
+	if p.mode, err = starttls.ParseMode(*modeName); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if p.policy, err = starttls.ParsePolicy(*policyName); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if p.timeout <= 0 {
+		return nil, usagef("-timeout must be positive, got %v", p.timeout)
+	}
+	if p.ehlo == "" || strings.ContainsAny(p.ehlo, " \t\r\n\x00") {
+		return nil, usagef("-ehlo %q: want a domain or an address literal", p.ehlo)
+	}
+	p.protocol, p.host, p.address, err = resolveAddress(positional[0], *protocol, p.mode)
+	if err != nil {
+		return nil, err
+	}
+	newU, ok := protocols()[p.protocol]
+	if !ok {
+		return nil, usagef("protocol %q is not supported (want one of %s)", p.protocol, supported())
+	}
+	p.upgrader = newU(p.ehlo)
+	p.mode = p.mode.Resolve(p.protocol, p.address)
+
+	p.serverName = *serverName
+	if p.serverName == "" {
+		p.serverName = p.host
+	}
+	if net.ParseIP(p.serverName) == nil {
+		ascii, err := idna.Lookup.ToASCII(p.serverName)
+		if err != nil {
+			return nil, usagef("server name %q: %v", p.serverName, err)
+		}
+		p.serverName = ascii
+	}
+	var roots *x509.CertPool
+	if *caFile != "" {
+		if roots, err = tlsconf.LoadRoots(*caFile); err != nil {
+			return nil, usageError{err.Error()}
+		}
+	}
+	if *insecure {
+		p.tlsConfig, p.outcome = tlsconf.Encrypt(p.serverName, roots)
+	} else {
+		p.tlsConfig = tlsconf.Client(p.serverName, roots)
+	}
+	return p, nil
+}
+
+func supported() string {
+	var names []string
+	for _, name := range []string{"smtp", "lmtp", "imap", "pop3"} {
+		if _, ok := protocols()[name]; ok {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// resolveAddress splits arg into host and port and fills in what is
+// missing: without a port, the protocol's STARTTLS port (its implicit port
+// with -mode implicit); without -protocol, the protocol of the port. Either
+// must be given.
+func resolveAddress(arg, protocol string, mode starttls.Mode) (proto, host, address string, err error) {
+	host, port, splitErr := net.SplitHostPort(arg)
+	if splitErr != nil {
+		// No port: a name, an IPv4 address, or an IPv6 address with or
+		// without brackets.
+		host, port = strings.TrimSuffix(strings.TrimPrefix(arg, "["), "]"), ""
+		if strings.ContainsAny(host, "[]") || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
+			return "", "", "", usagef("bad address %q: %v", arg, splitErr)
+		}
+	}
+	if host == "" {
+		return "", "", "", usagef("bad address %q: no host", arg)
+	}
+	if port == "" {
+		if protocol == "" {
+			return "", "", "", usagef("%q has no port: give host:port or -protocol", arg)
+		}
+		ports, ok := starttls.WellKnownPorts(protocol)
+		if !ok {
+			return "", "", "", usagef("unknown protocol %q (want smtp, lmtp, imap or pop3)", protocol)
+		}
+		n := ports.StartTLS
+		if mode == starttls.Implicit {
+			if ports.Implicit == 0 {
+				return "", "", "", usagef("%s has no implicit-TLS port: give host:port", protocol)
+			}
+			n = ports.Implicit
+		}
+		return protocol, host, net.JoinHostPort(host, strconv.Itoa(n)), nil
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", "", "", usagef("bad port %q", port)
+	}
+	if protocol == "" {
+		if protocol = starttls.ProtocolForPort(n); protocol == "" {
+			return "", "", "", usagef("port %d is not a well-known mail port: give -protocol", n)
+		}
+	}
+	return protocol, host, net.JoinHostPort(host, port), nil
+}
+
+// report is the JSON object of the contract. Pointers and slices are null
+// when not known.
+type report struct {
+	Protocol           string     `json:"protocol"`
+	Address            string     `json:"address"`
+	Mode               string     `json:"mode"`
+	Policy             string     `json:"policy"`
+	TLS                bool       `json:"tls"`
+	Greeting           *string    `json:"greeting"`
+	CapabilitiesBefore []string   `json:"capabilities_before"`
+	CapabilitiesAfter  []string   `json:"capabilities_after"`
+	TLSVersion         *string    `json:"tls_version"`
+	CipherSuite        *string    `json:"cipher_suite"`
+	ServerName         *string    `json:"server_name"`
+	Verified           *bool      `json:"verified"`
+	PeerCertificates   []certInfo `json:"peer_certificates"`
+	Error              *errorInfo `json:"error"`
+	ElapsedMS          float64    `json:"elapsed_ms"`
+}
+
+type certInfo struct {
+	Subject  string   `json:"subject"`
+	Issuer   string   `json:"issuer"`
+	DNSNames []string `json:"dns_names"`
+	NotAfter string   `json:"not_after"`
+}
+
+type errorInfo struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// run dials, upgrades and closes, and returns the report and exit status.
+func (p *probe) run(ctx context.Context, stderr io.Writer) (*report, int) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	cfg := &starttls.Config{TLSConfig: p.tlsConfig, Policy: p.policy, Mode: p.mode}
+	if p.transcript {
+		cfg.Conn = &starttls.Options{Transcript: stderr}
+	}
+	tlsConn, res, err := starttls.Dial(ctx, "tcp", p.address, p.upgrader, cfg)
+	elapsed := time.Since(start)
+	switch {
+	case tlsConn != nil:
+		closeWithin(tlsConn, closeGrace)
+	case res != nil && res.Conn != nil:
+		res.Conn.Close()
+	}
+	if res == nil {
+		res = &starttls.Result{}
+	}
+	rep := p.report(res, err)
+	rep.ElapsedMS = math.Round(float64(elapsed.Microseconds())/100) / 10
+	switch {
+	case err == nil && res.Plaintext:
+		return rep, exitPlaintext
+	case err == nil && res.TLS:
+		return rep, exitTLS
+	}
+	return rep, exitFailed
+}
+
+// closeWithin sends close_notify but gives up after d: crypto/tls would
+// otherwise wait up to five seconds for a peer that does not read.
+func closeWithin(c *tls.Conn, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		c.Close()
+		close(done)
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		c.NetConn().Close()
+		<-done
+	}
+}
+
+func (p *probe) report(res *starttls.Result, err error) *report {
+	rep := &report{
+		Protocol: p.protocol,
+		Address:  p.address,
+		Mode:     p.mode.String(),
+		Policy:   p.policy.String(),
+		TLS:      res.TLS,
+	}
+	var step starttls.Step
+	var e *starttls.Error
+	if errors.As(err, &e) {
+		step = e.Step
+	}
+	// The greeting is unknown when the failure came before it was read.
+	greetingRead := res.Greeting != "" || err == nil ||
+		!(step == starttls.StepConnect || step == starttls.StepGreeting ||
+			(p.mode == starttls.Implicit && step == starttls.StepHandshake))
+	if greetingRead {
+		g := res.Greeting
+		rep.Greeting = &g
+	}
+	if res.Before != nil {
+		rep.CapabilitiesBefore = append([]string{}, res.Before.List()...)
+	}
+	if res.After != nil {
+		rep.CapabilitiesAfter = append([]string{}, res.After.List()...)
+	}
+	handshakeTried := res.TLS || step == starttls.StepHandshake
+	if handshakeTried {
+		name := p.serverName
+		rep.ServerName = &name
+	}
+	var chain []*x509.Certificate
+	if res.TLS {
+		version := tls.VersionName(res.State.Version)
+		suite := tls.CipherSuiteName(res.State.CipherSuite)
+		rep.TLSVersion, rep.CipherSuite = &version, &suite
+		chain = res.State.PeerCertificates
+	}
+	var verr *tls.CertificateVerificationError
+	if errors.As(err, &verr) {
+		chain = verr.UnverifiedCertificates
+	}
+	for _, c := range chain {
+		rep.PeerCertificates = append(rep.PeerCertificates, certInfo{
+			Subject:  c.Subject.String(),
+			Issuer:   c.Issuer.String(),
+			DNSNames: append([]string{}, c.DNSNames...),
+			NotAfter: c.NotAfter.UTC().Format(time.RFC3339),
+		})
+	}
+	switch {
+	case p.outcome != nil:
+		if checked, ok, _ := p.outcome.Result(); checked {
+			rep.Verified = &ok
+		}
+	case res.TLS:
+		v := true
+		rep.Verified = &v
+	case starttls.IsCertificate(err):
+		v := false
+		rep.Verified = &v
+	}
+	if err != nil {
+		rep.Error = &errorInfo{Kind: starttls.Kind(err), Message: err.Error()}
+	}
+	return rep
+}
+
+// writeText prints the report for a person. Peer text is escaped.
+func (r *report) writeText(w io.Writer) {
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-13s %s\n", label+":", fmt.Sprintf(format, args...))
+	}
+	caps := func(list []string) string {
+		if list == nil {
+			return "(none)"
+		}
+		escaped := make([]string, len(list))
+		for i, c := range list {
+			escaped[i] = starttls.Escape(c)
+		}
+		return strings.Join(escaped, ", ")
+	}
+	line("protocol", "%s", r.Protocol)
+	line("address", "%s", r.Address)
+	line("mode", "%s", r.Mode)
+	line("policy", "%s", r.Policy)
+	if r.Greeting != nil {
+		line("greeting", "%s", *r.Greeting)
+	}
+	if r.CapabilitiesBefore != nil {
+		line("before TLS", "%s", caps(r.CapabilitiesBefore))
+	}
+	if r.TLS {
+		verified := "verified"
+		if r.Verified == nil || !*r.Verified {
+			verified = "NOT verified"
+		}
+		line("TLS", "%s, %s, %s %s", *r.TLSVersion, *r.CipherSuite, verified, *r.ServerName)
+	} else {
+		line("TLS", "no")
+	}
+	for i, c := range r.PeerCertificates {
+		line(fmt.Sprintf("certificate %d", i), "%s, issuer %s, names %s, not after %s",
+			starttls.Escape(c.Subject), starttls.Escape(c.Issuer), starttls.Escape(strings.Join(c.DNSNames, " ")), c.NotAfter)
+	}
+	if r.CapabilitiesAfter != nil {
+		line("after TLS", "%s", caps(r.CapabilitiesAfter))
+	}
+	switch {
+	case r.Error != nil:
+		line("result", "FAILED (%s): %s", r.Error.Kind, r.Error.Message)
+	case r.TLS:
+		line("result", "ok")
+	default:
+		line("result", "PLAINTEXT: STARTTLS was not advertised; continued without TLS (opportunistic policy)")
+	}
+	line("elapsed", "%.1f ms", r.ElapsedMS)
+}
