@@ -179,10 +179,13 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	defer func() {
 		release()
 		if err != nil {
+			// The raw conn first: a TLS close_notify to a peer that has
+			// stopped reading could block for seconds (crypto/tls allows
+			// it five), and failing closed must not wait on the peer.
+			up.conn.Close()
 			if tlsConn != nil {
 				tlsConn.Close()
 			}
-			up.conn.Close()
 		}
 	}()
 	if up.res.Mode == Implicit {
