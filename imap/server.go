@@ -185,8 +185,9 @@ type CommandError struct {
 	// Name is the command name in upper case, "" when it was not read.
 	Name string
 	// Close is true when the connection cannot be brought back in step: a
-	// line over the bound, or a non-synchronizing literal over the bound
-	// that the client is sending anyway.
+	// line over the bound, or a command that cannot be accepted (over a
+	// bound, malformed) announcing a non-synchronizing literal, which the
+	// client sends anyway.
 	Close bool
 	// Err is the cause: a starttls.ProtocolError, or an error matching
 	// starttls.ErrTooLarge.
@@ -230,6 +231,9 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 	}
 	cmd, rest, cerr := srvParseHead(string(line))
 	if cerr != nil {
+		// A client announcing a non-synchronizing literal sends it
+		// whatever the answer: its bytes would be read as commands.
+		cerr.Close, _ = srvTrailingLiteral(string(line))
 		return nil, cerr
 	}
 	bad := func(close bool, err error) (*Command, error) {
@@ -239,7 +243,8 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 		var lit srvLiteral
 		cmd.Args, lit, err = srvScanArgs(rest, cmd.Args)
 		if err != nil {
-			return bad(lit.nonSync, err)
+			nonSync, _ := srvTrailingLiteral(rest)
+			return bad(lit.nonSync || nonSync, err)
 		}
 		if !lit.present {
 			return cmd, nil
@@ -368,8 +373,11 @@ func srvScanArgs(s string, args []string) ([]string, srvLiteral, error) {
 		default:
 			n, err := srvToken(s)
 			if err != nil {
-				_, nonSync := srvTrailingLiteral(s)
+				nonSync, _ := srvTrailingLiteral(s)
 				return args, srvLiteral{nonSync: nonSync}, err
+			}
+			if n == 0 {
+				return args, srvLiteral{}, starttls.NewProtocolError("empty argument")
 			}
 			args = append(args, s[:n])
 			s = s[n:]
