@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/net/idna"
 
+	"github.com/tlsup/tlsup/imap"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 	"github.com/tlsup/tlsup/tlsconf"
@@ -70,8 +71,8 @@ func protocols() map[string]newUpgrader {
 		"lmtp": func(localName string) starttls.Upgrader {
 			return &smtp.Upgrader{LocalName: localName, LMTP: true}
 		},
-		// IMAP and POP3 go here, once their packages exist:
-		//	"imap": func(string) starttls.Upgrader { return &imap.Upgrader{} },
+		"imap": func(string) starttls.Upgrader { return &imap.Upgrader{} },
+		// POP3 goes here, once its package exists:
 		//	"pop3": func(string) starttls.Upgrader { return &pop3.Upgrader{} },
 	}
 }
