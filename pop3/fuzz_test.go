@@ -33,8 +33,36 @@ func capaFuzzSeeds(f *testing.F, patterns ...string) {
 				f.Fatal(err)
 			}
 			f.Add(data)
+			for _, reply := range capaRepliesInScript(string(data)) {
+				f.Add(reply)
+			}
 		}
 	}
+}
+
+// capaRepliesInScript extracts the raw CAPA replies from a transcript
+// script (the golden_* captures of real servers): the S: lines after each
+// "C: CAPA", up to and including "S: .", with CRLF line ends.
+func capaRepliesInScript(script string) [][]byte {
+	var replies [][]byte
+	var cur []byte
+	inCapa := false
+	for _, line := range strings.Split(script, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "C: CAPA":
+			inCapa, cur = true, nil
+		case inCapa && strings.HasPrefix(line, "S: "):
+			cur = append(append(cur, line[len("S: "):]...), '\r', '\n')
+			if line == "S: ." {
+				replies = append(replies, cur)
+				inCapa = false
+			}
+		default:
+			inCapa = false
+		}
+	}
+	return replies
 }
 
 // capaDiscover runs Upgrader.Discover on data as the server's reply.
