@@ -39,6 +39,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/tlsup/tlsup/imap"
+	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 	"github.com/tlsup/tlsup/tlsconf"
@@ -72,8 +73,7 @@ func protocols() map[string]newUpgrader {
 			return &smtp.Upgrader{LocalName: localName, LMTP: true}
 		},
 		"imap": func(string) starttls.Upgrader { return &imap.Upgrader{} },
-		// POP3 goes here, once its package exists:
-		//	"pop3": func(string) starttls.Upgrader { return &pop3.Upgrader{} },
+		"pop3": func(string) starttls.Upgrader { return &pop3.Upgrader{} },
 	}
 }
 
