@@ -573,3 +573,30 @@ func TestServerNoTLSConfig(t *testing.T) {
 	assert.Nil(t, tc)
 	srvAssertClosed(t, srvConn)
 }
+
+// The context bounds the whole front, not each command: a client that keeps
+// sending NOOP is dropped when it ends.
+func TestServerContextBoundsFront(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	srvConn, cliConn := srvTCPPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := srvServeOn(ctx, srvNew(pki), srvConn)
+	c := starttls.NewConn(cliConn, nil)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.ReadLine()
+	require.NoError(t, err)
+	for err == nil {
+		if err = c.WriteLine("NOOP"); err == nil {
+			var line []byte
+			line, err = c.ReadLine()
+			if err == nil {
+				require.Equal(t, "+OK", string(line))
+			}
+		}
+	}
+	require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the front must close first, got %v", err)
+	r := srvWait(t, done)
+	require.ErrorIs(t, r.err, context.DeadlineExceeded)
+	srvAssertClosed(t, srvConn)
+}
