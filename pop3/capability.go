@@ -44,7 +44,7 @@ func capabilitiesFromLines(lines []string) (*starttls.Capabilities, error) {
 		// RFC 2449, Section 5: a capability line is printable ASCII. A CR
 		// or NUL inside it could split or truncate the entry downstream.
 		if i := strings.IndexAny(line, "\r\x00"); i >= 0 {
-			return nil, starttls.NewProtocolError("CAPA line %q holds a control character at offset %d",
+			return nil, starttls.NewProtocolError("CAPA line \"%s\" holds a control character at offset %d",
 				starttls.Escape(line), i)
 		}
 		caps.Add(line)

@@ -36,7 +36,7 @@ func ReadResponse(c *starttls.Conn) (Response, error) {
 	}
 	r, ok := parseStatusLine(line)
 	if !ok {
-		return Response{}, starttls.NewProtocolError("malformed status line %q", starttls.Escape(string(line)))
+		return Response{}, starttls.NewProtocolError("malformed status line \"%s\"", starttls.Escape(string(line)))
 	}
 	return r, nil
 }
@@ -113,7 +113,7 @@ func ReadMultiline(c *starttls.Conn) ([]string, error) {
 				return false, nil
 			}
 			if line[1] != '.' {
-				return false, starttls.NewProtocolError("multi-line response line %q starts with an unstuffed \".\"",
+				return false, starttls.NewProtocolError("multi-line response line \"%s\" starts with an unstuffed \".\"",
 					starttls.Escape(string(line)))
 			}
 			line = line[1:]
