@@ -322,7 +322,9 @@ func TestServerTranscripts(t *testing.T) {
 			C: QUIT
 			S: +OK mx.example.test POP3 server signing off
 		`,
-		mutate:  func(s *pop3.Server) { s.Extensions = []string{"TOP", "USER", "SASL PLAIN", ".HIDDEN", "stls", "BAD\tTAB"} },
+		mutate: func(s *pop3.Server) {
+			s.Extensions = []string{"TOP", "USER", "SASL PLAIN", ".HIDDEN", "stls", "BAD\tTAB"}
+		},
 		wantErr: []error{starttls.ErrQuit},
 	}}
 	for _, tt := range tests {
