@@ -308,7 +308,7 @@ func TestStartTLSReplies(t *testing.T) {
 			name:   "BYE",
 			script: pre + "S: * BYE shutting down\n!eof",
 			want:   []error{starttls.ErrRefused}, kind: "refused",
-			check:  func(t *testing.T, o outcome) { replyError(t, o.err, "BYE", "STARTTLS", "shutting down") },
+			check: func(t *testing.T, o outcome) { replyError(t, o.err, "BYE", "STARTTLS", "shutting down") },
 		},
 		{
 			name:   "continuation",
