@@ -247,14 +247,16 @@ func TestSessions(t *testing.T) {
 			S: 250 AUTH PLAIN
 			C: STARTTLS
 			S: 503 5.5.1 TLS already active
-			C: MAIL FROM:<demo@localhost>
-			S: 530 5.7.0 Authentication required
 			C: AUTH PLAIN AGRlbW8Ad3Jvbmc=
 			S: 535 5.7.8 Authentication credentials invalid
 			C: AUTH PLAIN AGRlbW8AZGVtbw==
 			S: 235 2.7.0 Authentication successful
 			C: DATA
 			S: 503 5.5.1 Need RCPT before DATA
+			C: MAIL FROM:<demo@localhost>
+			S: 250 2.1.0 Sender OK
+			C: RSET
+			S: 250 2.0.0 OK
 			C: MAIL FROM:<demo@localhost>
 			S: 250 2.1.0 Sender OK
 			C: RCPT TO:<demo@localhost>

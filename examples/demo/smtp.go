@@ -110,12 +110,12 @@ func (s *smtpState) command(verb, arg string) (reply string, ok, quit bool, err 
 	case "AUTH":
 		return s.auth(arg)
 	case "MAIL":
+		// The contract asks for TLS before mail, not for AUTH: mail is
+		// accepted (and discarded) with or without authentication.
 		switch {
 		case !s.greeted:
 			// RFC 3207, Section 4.2: a fresh EHLO must follow TLS.
 			return "503 5.5.1 Send EHLO first", false, false, nil
-		case !s.authed:
-			return "530 5.7.0 Authentication required", false, false, nil
 		case s.mail:
 			return "503 5.5.1 Nested MAIL command", false, false, nil
 		case !hasPrefixFold(arg, "FROM:"):
