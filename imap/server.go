@@ -596,8 +596,9 @@ func (s *Server) Protocol() string { return "imap" }
 //     invited, a non-synchronizing one is read (bounded) and dropped; after
 //     Options.MaxErrors refused commands the next one gets "* BYE" and the
 //     connection is closed (ErrProtocol);
-//   - a line over the bound, or a non-synchronizing literal over
-//     [DefaultMaxCommandLiteral], gets "* BYE" and the connection is closed
+//   - a line over the bound, or a non-synchronizing literal over 4096
+//     octets (the LITERAL- bound, RFC 7888) or a fifth one in a command,
+//     gets "* BYE" and the connection is closed
 //     (ErrTooLarge); a client silent for Options.IdleTimeout gets "* BYE"
 //     and is closed (os.ErrDeadlineExceeded).
 //
@@ -625,6 +626,14 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	}()
 	return f.run()
 }
+
+// Bounds of the literals a client may send to the front unasked: nothing
+// before TLS needs a literal, and LITERAL- (RFC 7888) promises no more than
+// 4096 octets per non-synchronizing literal.
+const (
+	srvFrontMaxLiteral  = 4096
+	srvFrontMaxLiterals = 4
+)
 
 // srvFront is one run of a Server's pre-TLS dialogue.
 type srvFront struct {
@@ -725,7 +734,7 @@ func (f *srvFront) run() (*starttls.Conn, error) {
 		if err := f.arm(); err != nil {
 			return nil, f.fail(nil, err)
 		}
-		cmd, err := ReadCommand(f.c, nil)
+		cmd, err := ReadCommand(f.c, &CommandOptions{MaxLiteral: srvFrontMaxLiteral, MaxLiterals: srvFrontMaxLiterals})
 		var cerr *CommandError
 		switch {
 		case errors.As(err, &cerr) && cerr.Close:

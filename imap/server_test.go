@@ -241,9 +241,9 @@ func TestServerTranscripts(t *testing.T) {
 			S: a4 OK LOGOUT completed
 		`,
 	}, {
-		name: "a non-synchronizing literal over the bound closes the connection",
+		name: "a non-synchronizing literal over the LITERAL- bound closes the connection",
 		script: srvGreeting + `
-			C: a1 LOGIN {1048576+}
+			C: a1 LOGIN {4097+}
 			S: * BYE Literal too large
 			!eof
 		`,
