@@ -1,10 +1,10 @@
-// Package imap implements the client half of IMAP STARTTLS (RFC 9051,
+// Package imap implements IMAP STARTTLS (RFC 9051,
 // Section 6.2.1; RFC 3501, Section 6.2.1; RFC 2595) on top of package
 // starttls, for IMAP4rev2 and IMAP4rev1 servers, and implicit TLS on port
 // 993 (RFC 8314) through the same path.
 //
 // IMAP is where mail clients have failed STARTTLS most often, so the client
-// is strict about what it accepts before TLS:
+// ([Upgrade], [Dial], [Upgrader]) is strict about what it accepts before TLS:
 //
 //   - A PREAUTH greeting on a plaintext connection is
 //     starttls.ErrPreauth: the session is already authenticated, STARTTLS
@@ -32,7 +32,8 @@
 // [Upgrade] upgrades an existing connection, [Dial] connects first. The wire
 // reader ([ReadResponses], [ParseResponse], [LiteralAt],
 // [ParseCapabilities]) is exported for servers and tools that need to read
-// IMAP responses with the same bounds.
+// IMAP responses with the same bounds. The server half, a pre-TLS front
+// for servers that require TLS, is [Server].
 //
 // # Deviations from RFC 9051
 //
