@@ -87,7 +87,7 @@ func TestDovecotIMAPUpgrade(t *testing.T) {
 			require.NoError(t, err)
 			closeOnCleanup(t, tc)
 			dialogue := transcript.String()
-			t.Logf("transcript:\n%s", dialogue)
+			logOnFailure(t, dialogue)
 
 			checkVerified(t, res)
 			assert.Equal(t, tt.wantMode, res.Mode)

@@ -84,7 +84,7 @@ func TestDovecotPOP3Upgrade(t *testing.T) {
 			require.NoError(t, err)
 			closeOnCleanup(t, tc)
 			dialogue := transcript.String()
-			t.Logf("transcript:\n%s", dialogue)
+			logOnFailure(t, dialogue)
 
 			checkVerified(t, res)
 			assert.Equal(t, tt.wantMode, res.Mode)

@@ -328,3 +328,12 @@ func (s *servers) dialFrom(t *testing.T, ctx context.Context, listener string, f
 	closeOnCleanup(t, conn)
 	return conn
 }
+
+// logOnFailure shows the dialogue if the test fails.
+func logOnFailure(t *testing.T, dialogue string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("transcript:\n%s", dialogue)
+		}
+	})
+}
