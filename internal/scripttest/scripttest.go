@@ -70,8 +70,9 @@ type Options struct {
 }
 
 type directive struct {
-	line  int // 1-based script line
-	text  string
+	line  int           // 1-based script line
+	src   string        // the script line as written, for failures
+	text  string        // send: the template; expect: the pattern text
 	op    string        // "send", "expect", "tls", "close", "sleep", "trickle", "notrickle", "eof", "hold"
 	join  bool          // send: same write as the previous send
 	raw   []byte        // send: raw bytes, no template
@@ -90,7 +91,7 @@ func parse(script string, role Role) ([]directive, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		d := directive{line: i + 1, text: line}
+		d := directive{line: i + 1, src: line, text: line}
 		switch {
 		case strings.HasPrefix(line, "!"):
 			word, arg, _ := strings.Cut(line[1:], " ")
@@ -312,7 +313,7 @@ func (p *Peer) run(conn net.Conn) error {
 		return err
 	}
 	fail := func(d directive, format string, args ...any) error {
-		return fmt.Errorf("script line %d (%s): %s", d.line, d.text, fmt.Sprintf(format, args...))
+		return fmt.Errorf("script line %d (%s): %s", d.line, d.src, fmt.Sprintf(format, args...))
 	}
 	for i, d := range p.script {
 		if d.op != "send" || !d.join {
