@@ -35,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
@@ -432,6 +434,18 @@ func (p *probe) report(res *starttls.Result, err error) *report {
 	return rep
 }
 
+// printable returns s as is when it is already safe for a terminal, and
+// escaped otherwise. Library errors escape peer text already; this catches
+// what crypto/tls quotes from a certificate.
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return starttls.Escape(s)
+		}
+	}
+	return s
+}
+
 // writeText prints the report for a person. Peer text is escaped.
 func (r *report) writeText(w io.Writer) {
 	line := func(label, format string, args ...any) {
@@ -467,7 +481,7 @@ func (r *report) writeText(w io.Writer) {
 		line("TLS", "no")
 	}
 	for i, c := range r.PeerCertificates {
-		line(fmt.Sprintf("certificate %d", i), "%s, issuer %s, names %s, not after %s",
+		line(fmt.Sprintf("cert %d", i), "%s, issuer %s, names %s, not after %s",
 			starttls.Escape(c.Subject), starttls.Escape(c.Issuer), starttls.Escape(strings.Join(c.DNSNames, " ")), c.NotAfter)
 	}
 	if r.CapabilitiesAfter != nil {
@@ -475,7 +489,7 @@ func (r *report) writeText(w io.Writer) {
 	}
 	switch {
 	case r.Error != nil:
-		line("result", "FAILED (%s): %s", r.Error.Kind, r.Error.Message)
+		line("result", "FAILED (%s): %s", r.Error.Kind, printable(r.Error.Message))
 	case r.TLS:
 		line("result", "ok")
 	default:
