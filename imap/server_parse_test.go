@@ -350,3 +350,18 @@ func FuzzReadCommand(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkReadCommand(b *testing.B) {
+	input := []byte("a1 LOGIN {4+}\r\ndemo \"p\\\"w\"\r\n")
+	r := bytes.NewReader(input)
+	fc := &srvFakeConn{in: r}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(input)))
+	for b.Loop() {
+		r.Reset(input)
+		c := starttls.NewConn(fc, nil)
+		if _, err := imap.ReadCommand(c, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
