@@ -59,7 +59,7 @@ restore_policy() {
 }
 
 stop_daemons() {
-  local pid i
+  local pid
   # A master that came up although "postfix start" failed is ours too: its
   # pid file is in our directory.
   if [ -z "$POSTFIX_PID" ] && [ -s "$TMP/postfix-queue/pid/master.pid" ]; then
@@ -70,7 +70,7 @@ stop_daemons() {
     kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${STARTED_PIDS[@]}"; do
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
@@ -137,10 +137,18 @@ POLICY_OURS=1
 printf '#!/bin/sh\n# tlsup .ci/real-servers.sh: no service starts during apt-get install\nexit 101\n' > "$POLICY"
 chmod 755 "$POLICY"
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
-  -o Dpkg::Use-Pty=0 postfix dovecot-imapd dovecot-pop3d openssl > "$TMP/log/apt.log" 2>&1 ||
-  { tail -n 40 "$TMP/log/apt.log"; exit 1; }
+apt_install() {
+  apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
+      -o Dpkg::Use-Pty=0 postfix dovecot-imapd dovecot-pop3d openssl
+}
+# A mirror can fail for a moment: three tries, a few seconds apart.
+for attempt in 1 2 3; do
+  if apt_install >> "$TMP/log/apt.log" 2>&1; then break; fi
+  if [ "$attempt" = 3 ]; then tail -n 40 "$TMP/log/apt.log"; exit 1; fi
+  log "apt-get failed (attempt $attempt), trying again in 5 s"
+  sleep 5
+done
 restore_policy
 t_install=$(( $(now_ms) - t0 ))
 POSTFIX_VERSION=$(postconf -d -h mail_version)
