@@ -452,7 +452,7 @@ func (r *report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "%-13s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
 	caps := func(list []string) string {
-		if list == nil {
+		if len(list) == 0 {
 			return "(none)"
 		}
 		escaped := make([]string, len(list))

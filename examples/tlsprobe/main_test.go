@@ -255,6 +255,11 @@ func TestProbe(t *testing.T) {
 			code: exitFailed, kind: "timeout",
 		},
 		{
+			// A peer trickling bytes cannot extend the bound.
+			name: "timeout-trickle", script: "!trickle\n" + strings.Repeat("S: 220-slow\n!sleep 20ms\n", 100),
+			flags: []string{"-timeout", "300ms"}, code: exitFailed, kind: "timeout",
+		},
+		{
 			name: "greeting-rejected", script: "S: 554 5.3.2 \x1b[31mgo away\n!eof",
 			code: exitFailed, kind: "greeting-rejected",
 			check: func(t *testing.T, r probeResult) {
@@ -364,7 +369,8 @@ func TestProbe(t *testing.T) {
 				tc.check(t, r)
 			}
 			err := peer.Wait()
-			if tc.name == "certificate" || tc.name == "wrong-name" || tc.name == "handshake" || tc.name == "too-large" {
+			switch tc.name {
+			case "certificate", "wrong-name", "handshake", "too-large", "timeout-trickle":
 				return // the peer's handshake or write fails; the probe's verdict is what counts
 			}
 			require.NoError(t, err, "the peer's script (the conn is closed on every error)")
@@ -421,6 +427,22 @@ S: 250 AUTH PLAIN LOGIN
 	assert.Contains(t, r.stdout, "verified "+scripttest.TestName)
 	assert.Contains(t, r.stdout, "after TLS:    SIZE 52428800, AUTH PLAIN LOGIN")
 	assert.Contains(t, r.stdout, "result:       ok")
+}
+
+func TestProbeTranscriptImplicit(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	addr, peer := scripttest.Listen(t, `
+		!tls
+		S: 220 mx.example.test ESMTP
+		C: EHLO localhost
+		S: 250 mx.example.test
+	`, &scripttest.Options{TLSConfig: pki.Server()})
+	r := runProbe(t, "-transcript", "-mode", "implicit", "-protocol", "smtp", "-cafile", writeCA(t, pki), addr)
+	require.NoError(t, peer.Wait())
+	assert.Equal(t, exitTLS, r.code)
+	assert.Equal(t, "-- TLS --\nS: 220 mx.example.test ESMTP\nC: EHLO localhost\nS: 250 mx.example.test\n", r.stderr)
+	assert.NotContains(t, r.stdout, "before TLS")
+	assert.Contains(t, r.stdout, "after TLS:    (none)")
 }
 
 func TestProbeTextEscapes(t *testing.T) {
