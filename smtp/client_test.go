@@ -1047,7 +1047,6 @@ func TestAutoModeTCP(t *testing.T) {
 func TestSessionContinues(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	conn, peer := scripttest.Pipe(t, toGoAhead+afterTLS+`
-		!sleep 50ms
 		C: QUIT
 		S: 221 2.0.0 bye
 	`, &scripttest.Options{TLSConfig: pki.Server()})
