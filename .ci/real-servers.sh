@@ -129,11 +129,13 @@ log "install: apt-get update; postfix dovecot-imapd dovecot-pop3d"
 t0=$(now_ms)
 # Without this the packages' maintainer scripts start Postfix and Dovecot at
 # once, on their default ports and every interface. Restore what was there.
+# A copy first, so that an interruption at any point leaves one in place.
 if [ -e "$POLICY" ] || [ -L "$POLICY" ]; then
+  cp -a "$POLICY" "$TMP/policy-rc.d.saved"
   POLICY_SAVED="$TMP/policy-rc.d.saved"
-  mv "$POLICY" "$POLICY_SAVED"
 fi
 POLICY_OURS=1
+rm -f "$POLICY"
 printf '#!/bin/sh\n# tlsup .ci/real-servers.sh: no service starts during apt-get install\nexit 101\n' > "$POLICY"
 chmod 755 "$POLICY"
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
@@ -201,7 +203,9 @@ dovecot -c "$TMP/dovecot/dovecot.conf" -n > /dev/null
 # directories (Dovecot puts its auth socket in private/) and returns once
 # the master reports its start-up status; the master's pid is then in its
 # pid file. smtpd asks the auth socket only when a client sends AUTH.
+t1=$(now_ms)
 timeout 60 postfix -c "$TMP/postfix" start
+log "postfix start took $(secs $(( $(now_ms) - t1 ))) s"
 POSTFIX_PID=$(tr -d ' \n' < "$TMP/postfix-queue/pid/master.pid")
 case "$POSTFIX_PID" in ''|*[!0-9]*) echo "real-servers: no postfix master pid" >&2; exit 1 ;; esac
 STARTED_PIDS+=("$POSTFIX_PID")
