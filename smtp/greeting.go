@@ -21,5 +21,5 @@ func (u *Upgrader) Greet(ctx context.Context, c *starttls.Conn) (starttls.Greeti
 	case 421, 554:
 		return g, replyError(u.Protocol(), "", r, starttls.ErrGreetingRejected)
 	}
-	return g, starttls.NewProtocolError("greeting with code %d %q", r.Code, r.Text())
+	return g, starttls.NewProtocolError("greeting with code %d: %s", r.Code, r.Text())
 }

@@ -34,7 +34,7 @@ func ReadReply(c *starttls.Conn) (Reply, error) {
 	err := c.ReadResponse(func(line []byte) (bool, error) {
 		code, last, ok := parseReplyLine(line)
 		if !ok {
-			return false, starttls.NewProtocolError("malformed reply line %q", starttls.Escape(string(line)))
+			return false, starttls.NewProtocolError("malformed reply line: %s", starttls.Escape(string(line)))
 		}
 		if r.Code == 0 {
 			r.Code = code
@@ -83,5 +83,5 @@ func replyError(protocol, command string, r Reply, kind error) error {
 }
 
 func unexpected(command string, r Reply) error {
-	return starttls.NewProtocolError("unexpected reply %d %q to %s", r.Code, r.Text(), command)
+	return starttls.NewProtocolError("unexpected reply to %s: %d %s", command, r.Code, r.Text())
 }
