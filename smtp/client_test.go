@@ -870,6 +870,10 @@ func TestEscapedPeerText(t *testing.T) {
 			mu.Unlock()
 			assert.NotContains(t, o.err.Error(), "\x1b")
 			assert.NotContains(t, o.err.Error(), "\u202e")
+			if tc.kind != "not-offered" {
+				assert.Contains(t, o.err.Error(), `\x1b]0;pwned\x07`, "the peer text, escaped once")
+				assert.NotContains(t, o.err.Error(), `\\x1b`, "escaped twice")
+			}
 		})
 	}
 }
