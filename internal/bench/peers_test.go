@@ -231,7 +231,7 @@ func readLine(r io.Reader, buf []byte) (int, error) {
 	for n < len(buf) {
 		m, err := r.Read(buf[n:])
 		n += m
-		if i := strings.IndexByte(string(buf[:n]), '\n'); i >= 0 {
+		if bytes.IndexByte(buf[:n], '\n') >= 0 {
 			return n, nil
 		}
 		if err != nil {
