@@ -30,7 +30,7 @@ type Options struct {
 	// MaxLineLength bounds a line, terminator excluded. Zero means
 	// DefaultMaxLineLength. A longer line fails with ErrTooLarge and the
 	// excess is never buffered: the read buffer holds at most
-	// MaxLineLength+2 bytes.
+	// MaxLineLength+2 bytes (16 for bounds under 14, bufio's minimum).
 	MaxLineLength int
 	// MaxResponseLines bounds the lines of one response read with
 	// [Conn.ReadResponse]. Zero means DefaultMaxResponseLines.
@@ -103,7 +103,8 @@ func (c *Conn) TLS() *tls.Conn {
 
 // Buffered returns how many bytes have been read from the wrapped connection
 // but not yet consumed. At a STARTTLS switch it must be zero: anything
-// buffered arrived before TLS.
+// buffered arrived before TLS. It waits for a Read running on another
+// goroutine to return.
 func (c *Conn) Buffered() int {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()

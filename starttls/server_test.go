@@ -221,4 +221,12 @@ func TestServerUpgradeNilTLSConfig(t *testing.T) {
 	assertClosed(t, raw)
 	require.NoError(t, peer.Wait())
 	assert.False(t, errors.Is(err, starttls.ErrHandshake))
+
+	t.Run("nil switch", func(t *testing.T) {
+		tc, err, raw, peer := serverSide(t, pki, "C: GO\n!eof\n", nil, nil, 5*time.Second, nil)
+		require.Error(t, err)
+		assert.Nil(t, tc)
+		assertClosed(t, raw)
+		require.NoError(t, peer.Wait())
+	})
 }

@@ -403,8 +403,12 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 			raw.Close()
 		}
 	}()
-	if sw.TLSConfig == nil {
-		return nil, &Error{Protocol: sw.Protocol, Step: StepStartTLS, Err: errors.New("nil TLSConfig")}
+	if sw == nil || sw.TLSConfig == nil {
+		protocol := ""
+		if sw != nil {
+			protocol = sw.Protocol
+		}
+		return nil, &Error{Protocol: protocol, Step: StepStartTLS, Err: errors.New("nil TLSConfig")}
 	}
 	if n := c.Buffered(); n > 0 {
 		if sw.Refusal != "" {
