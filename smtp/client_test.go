@@ -382,14 +382,9 @@ func TestStaleCapabilities(t *testing.T) {
 	for _, e := range o.res.Before.List() {
 		assert.NotContains(t, o.res.After.List(), e, "entry from before TLS found after it")
 	}
-	assert.Equal(t, "1000", must(o.res.Before.Get("SIZE")), "Before is kept for diagnosis")
-}
-
-func must(s string, ok bool) string {
-	if !ok {
-		return "<absent>"
-	}
-	return s
+	before, ok := o.res.Before.Get("SIZE")
+	assert.True(t, ok)
+	assert.Equal(t, "1000", before, "Before is kept for diagnosis")
 }
 
 func TestCertificateFaults(t *testing.T) {

@@ -108,7 +108,8 @@ func (r probeResult) errorKind(t *testing.T) string {
 	return m["kind"].(string)
 }
 
-func strings_(v any) []string {
+// stringList converts a JSON array of strings; nil for null.
+func stringList(v any) []string {
 	list, _ := v.([]any)
 	if list == nil {
 		return nil
@@ -152,8 +153,8 @@ func TestProbe(t *testing.T) {
 				assert.Equal(t, "starttls", r.json["mode"])
 				assert.Equal(t, "required", r.json["policy"])
 				assert.Equal(t, "mx.example.test ESMTP ready", r.json["greeting"])
-				assert.Equal(t, []string{"PIPELINING", "SIZE 10240000", "STARTTLS"}, strings_(r.json["capabilities_before"]))
-				assert.Equal(t, []string{"SIZE 52428800", "AUTH PLAIN LOGIN"}, strings_(r.json["capabilities_after"]))
+				assert.Equal(t, []string{"PIPELINING", "SIZE 10240000", "STARTTLS"}, stringList(r.json["capabilities_before"]))
+				assert.Equal(t, []string{"SIZE 52428800", "AUTH PLAIN LOGIN"}, stringList(r.json["capabilities_after"]))
 				assert.Equal(t, "TLS 1.3", r.json["tls_version"])
 				assert.Contains(t, r.json["cipher_suite"], "TLS_")
 				assert.Equal(t, scripttest.TestName, r.json["server_name"])
@@ -163,7 +164,7 @@ func TestProbe(t *testing.T) {
 				leaf := certs[0].(map[string]any)
 				assert.Equal(t, "CN="+scripttest.TestName, leaf["subject"])
 				assert.Equal(t, "CN=tlsup test CA", leaf["issuer"])
-				assert.Contains(t, strings_(leaf["dns_names"]), scripttest.TestName)
+				assert.Contains(t, stringList(leaf["dns_names"]), scripttest.TestName)
 				_, err := time.Parse(time.RFC3339, leaf["not_after"].(string))
 				assert.NoError(t, err)
 				assert.Greater(t, r.json["elapsed_ms"], 0.0)
@@ -172,7 +173,7 @@ func TestProbe(t *testing.T) {
 		{
 			name: "not-offered", script: stripped + "!eof", code: exitFailed, kind: "not-offered",
 			check: func(t *testing.T, r probeResult) {
-				assert.Equal(t, []string{"PIPELINING"}, strings_(r.json["capabilities_before"]))
+				assert.Equal(t, []string{"PIPELINING"}, stringList(r.json["capabilities_before"]))
 				assert.Nil(t, r.json["capabilities_after"])
 				assert.Nil(t, r.json["tls_version"])
 				assert.Nil(t, r.json["verified"])
@@ -183,7 +184,7 @@ func TestProbe(t *testing.T) {
 			name: "ehlo-refused", script: "S: 220 mx.example.test ESMTP\nC: EHLO localhost\nS: 502 5.5.2 no\n!eof",
 			code: exitFailed, kind: "not-offered",
 			check: func(t *testing.T, r probeResult) {
-				assert.Equal(t, []string{}, strings_(r.json["capabilities_before"]), "known to be empty")
+				assert.Equal(t, []string{}, stringList(r.json["capabilities_before"]), "known to be empty")
 				assert.NotNil(t, r.json["capabilities_before"])
 			},
 		},
@@ -311,7 +312,7 @@ func TestProbe(t *testing.T) {
 			`, code: exitTLS, tls: true,
 			check: func(t *testing.T, r probeResult) {
 				assert.Equal(t, "lmtp", r.json["protocol"])
-				assert.Equal(t, []string{"8BITMIME"}, strings_(r.json["capabilities_after"]))
+				assert.Equal(t, []string{"8BITMIME"}, stringList(r.json["capabilities_after"]))
 			},
 		},
 		{
@@ -326,7 +327,7 @@ func TestProbe(t *testing.T) {
 			check: func(t *testing.T, r probeResult) {
 				assert.Equal(t, "implicit", r.json["mode"])
 				assert.Nil(t, r.json["capabilities_before"], "null in implicit mode")
-				assert.Equal(t, []string{"AUTH PLAIN"}, strings_(r.json["capabilities_after"]))
+				assert.Equal(t, []string{"AUTH PLAIN"}, stringList(r.json["capabilities_after"]))
 			},
 		},
 	} {
