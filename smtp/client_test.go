@@ -238,6 +238,7 @@ func TestStartTLSRefused(t *testing.T) {
 		{`"421 4.3.2 Service shutting down\r\n"`, 421, "4.3.2 Service shutting down"},
 		{`"554 5.7.0 \x1b[31mno TLS\x1b[0m for you\r\n"`, 554, `5.7.0 \x1b[31mno TLS\x1b[0m for you`},
 		{`"454-4.7.0 first line\r\n454 4.7.0 second line\r\n"`, 454, "4.7.0 first line"},
+		{`"221 2.0.0 closing\r\n"`, 221, "2.0.0 closing"},
 	} {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
 			pki := scripttest.NewPKI(t)
@@ -265,7 +266,7 @@ func TestStartTLSRefused(t *testing.T) {
 
 // TestStartTLSNotGoAhead: only 220 starts TLS.
 func TestStartTLSNotGoAhead(t *testing.T) {
-	for _, reply := range []string{"250 2.0.0 OK", "354 go ahead", "334 VXNlcm5hbWU6", "221 2.0.0 bye"} {
+	for _, reply := range []string{"250 2.0.0 OK", "354 go ahead", "334 VXNlcm5hbWU6"} {
 		t.Run(reply[:3], func(t *testing.T) {
 			pki := scripttest.NewPKI(t)
 			script := `

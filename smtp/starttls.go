@@ -37,9 +37,9 @@ func (u *Upgrader) Protocol() string {
 func (u *Upgrader) Keyword() string { return "STARTTLS" }
 
 // StartTLS sends STARTTLS and reads the reply (RFC 3207, Section 4): 220 is
-// the go-ahead; 4xx and 5xx (454 TLS not available, 501, 421 closing) are a
-// *starttls.ReplyError matching starttls.ErrRefused; anything else (a 250,
-// a 354) is starttls.ErrProtocol.
+// the go-ahead; 4xx and 5xx (454 TLS not available, 501, 421 closing) and
+// 221 (the server is closing) are a *starttls.ReplyError matching
+// starttls.ErrRefused; anything else (a 250, a 354) is starttls.ErrProtocol.
 func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	if err := c.WriteLine("STARTTLS"); err != nil {
 		return err
@@ -51,7 +51,7 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	switch {
 	case r.Code == 220:
 		return nil
-	case r.Code >= 400:
+	case r.Code >= 400, r.Code == 221:
 		return replyError(u.Protocol(), "STARTTLS", r, starttls.ErrRefused)
 	}
 	return unexpected("STARTTLS", r)
