@@ -32,8 +32,16 @@
 // [Upgrade] upgrades an existing connection, [Dial] connects first. The wire
 // reader ([ReadResponses], [ParseResponse], [LiteralAt],
 // [ParseCapabilities]) is exported for servers and tools that need to read
-// IMAP responses with the same bounds. The server half, a pre-TLS front
-// for servers that require TLS, is [Server].
+// IMAP responses with the same bounds.
+//
+// The server half, [Server], is a pre-TLS front for servers that require
+// TLS: it greets with a [CAPABILITY ...] code advertising STARTTLS and
+// LOGINDISABLED (never AUTH=PLAIN before TLS), answers CAPABILITY, NOOP,
+// LOGOUT and STARTTLS, answers LOGIN and AUTHENTICATE with
+// "NO [PRIVACYREQUIRED]" and everything else with BAD, refuses commands
+// pipelined behind STARTTLS, and returns the upgraded connection in the
+// not-authenticated state for the caller's own loop. [Capabilities],
+// [RefuseStartTLS] and [ReadCommand] serve servers that run their own loop.
 //
 // # Deviations from RFC 9051
 //
