@@ -34,9 +34,5 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	default:
 		return nil, unexpected(verb, r)
 	}
-	caps := &starttls.Capabilities{}
-	for _, line := range r.Lines[1:] {
-		caps.Add(line)
-	}
-	return caps, nil
+	return starttls.NewCapabilities(r.Lines[1:]...), nil
 }

@@ -30,24 +30,39 @@ func (r Reply) Text() string {
 // starttls.ErrTooLarge past c's line and response bounds, and the read
 // error otherwise.
 func ReadReply(c *starttls.Conn) (Reply, error) {
-	var r Reply
+	// The texts are gathered in one buffer (on the stack for a usual
+	// reply) and become one string that every line slices: two
+	// allocations per reply, however many lines.
+	var textBuf [1024]byte
+	var endBuf [32]int
+	texts, ends := textBuf[:0], endBuf[:0]
+	code := 0
 	err := c.ReadResponse(func(line []byte) (bool, error) {
-		code, last, ok := parseReplyLine(line)
+		lineCode, last, ok := parseReplyLine(line)
 		if !ok {
-			return false, starttls.NewProtocolError("malformed reply line: %s", starttls.Escape(string(line)))
+			return false, starttls.NewProtocolError("malformed reply line \"%s\"", starttls.Escape(string(line)))
 		}
-		if r.Code == 0 {
-			r.Code = code
-		} else if code != r.Code {
-			return false, starttls.NewProtocolError("reply code %d on a continuation of a %d reply", code, r.Code)
+		if code == 0 {
+			code = lineCode
+		} else if lineCode != code {
+			return false, starttls.NewProtocolError("reply code %d on a continuation of a %d reply", lineCode, code)
 		}
-		text := ""
 		if len(line) > 4 {
-			text = string(line[4:])
+			texts = append(texts, line[4:]...)
 		}
-		r.Lines = append(r.Lines, text)
+		ends = append(ends, len(texts))
 		return !last, nil
 	})
+	r := Reply{Code: code}
+	if len(ends) > 0 {
+		all := string(texts)
+		r.Lines = make([]string, len(ends))
+		start := 0
+		for i, end := range ends {
+			r.Lines[i] = all[start:end]
+			start = end
+		}
+	}
 	return r, err
 }
 

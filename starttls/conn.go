@@ -83,12 +83,26 @@ func NewConn(conn net.Conn, opts *Options) *Conn {
 	return c
 }
 
-// options returns the options c was made with, for a Conn on the same peer
-// after TLS.
-func (c *Conn) options() *Options {
+// handOver returns a Conn on next, the *tls.Conn that now carries c's
+// session, with c's options. The caller has checked that c's read buffer is
+// empty (Buffered is 0), so the new Conn takes over c's reader and write
+// buffer, reset onto next, instead of allocating its own: nothing read
+// before TLS can reach it. c is left without a reader: its reads fail with
+// net.ErrClosed from then on.
+func (c *Conn) handOver(next net.Conn) *Conn {
+	c.rmu.Lock()
+	r := c.r
+	c.r = nil
+	c.rmu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return &Options{MaxLineLength: c.maxLine, MaxResponseLines: c.maxLines, Transcript: c.transcript, Server: c.server}
+	wbuf, transcript := c.wbuf, c.transcript
+	c.wbuf = nil
+	c.mu.Unlock()
+	if r == nil {
+		return NewConn(next, &Options{MaxLineLength: c.maxLine, MaxResponseLines: c.maxLines, Transcript: transcript, Server: c.server})
+	}
+	r.Reset(next)
+	return &Conn{Conn: next, r: r, maxLine: c.maxLine, maxLines: c.maxLines, server: c.server, transcript: transcript, wbuf: wbuf}
 }
 
 // NetConn returns the wrapped connection.
@@ -108,6 +122,9 @@ func (c *Conn) TLS() *tls.Conn {
 func (c *Conn) Buffered() int {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.r == nil {
+		return 0 // handed over to TLS
+	}
 	return c.r.Buffered()
 }
 
@@ -129,6 +146,9 @@ func (c *Conn) SetTranscript(w io.Writer) {
 func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.r == nil {
+		return 0, net.ErrClosed // handed over to TLS
+	}
 	return c.r.Read(p)
 }
 
@@ -143,6 +163,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 // io.ErrUnexpectedEOF inside a line.
 func (c *Conn) ReadLine() ([]byte, error) {
 	c.rmu.Lock()
+	if c.r == nil {
+		c.rmu.Unlock()
+		return nil, net.ErrClosed // handed over to TLS
+	}
 	line, err := c.r.ReadSlice('\n')
 	c.rmu.Unlock()
 	if err != nil {
@@ -190,6 +214,9 @@ func (c *Conn) ReadResponse(more func(line []byte) (bool, error)) error {
 func (c *Conn) Discard(n int64) error {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.r == nil && n > 0 {
+		return net.ErrClosed // handed over to TLS
+	}
 	for n > 0 {
 		chunk := n
 		if chunk > math.MaxInt32 {
@@ -237,18 +264,20 @@ func (c *Conn) WriteCommand(verb string, args ...string) error {
 	if len(args) == 0 {
 		return c.writeLine(verb, false)
 	}
-	n := len(verb)
+	// Joined straight into the write buffer: no intermediate string.
+	c.mu.Lock()
+	buf := append(c.wbuf[:0], verb...)
 	for _, a := range args {
-		n += 1 + len(a)
+		buf = append(append(buf, ' '), a...)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(verb)
-	for _, a := range args {
-		b.WriteByte(' ')
-		b.WriteString(a)
+	if i := bytes.IndexAny(buf, "\r\n\x00"); i >= 0 {
+		if cap(buf) <= 1024 {
+			c.wbuf = buf[:0]
+		}
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %q at offset %d", ErrUnsafeArgument, buf[i], i)
 	}
-	return c.writeLine(b.String(), false)
+	return c.writeLocked(append(buf, '\r', '\n'), false)
 }
 
 func (c *Conn) writeLine(line string, secret bool) error {
@@ -256,7 +285,12 @@ func (c *Conn) writeLine(line string, secret bool) error {
 		return err
 	}
 	c.mu.Lock()
-	buf := append(append(c.wbuf[:0], line...), '\r', '\n')
+	return c.writeLocked(append(append(c.wbuf[:0], line...), '\r', '\n'), secret)
+}
+
+// writeLocked writes buf, a line and its CRLF built in c.wbuf's memory,
+// records it and unlocks c.mu.
+func (c *Conn) writeLocked(buf []byte, secret bool) error {
 	c.wbuf = buf
 	_, err := c.Conn.Write(buf)
 	if len(buf) > 1024 {

@@ -243,7 +243,7 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	}
 	// RFC 3207, Section 4.2; RFC 9051, Section 6.2.1; RFC 2595, Section 4:
 	// discard knowledge obtained before TLS and ask again.
-	tc := NewConn(tlsConn, c.options())
+	tc := c.handOver(tlsConn) // c's buffer is empty: checked above
 	after, err := up.u.Discover(up.ctx, tc)
 	if err != nil {
 		return tlsConn, up.fail(StepRediscover, nil, err)
@@ -383,7 +383,9 @@ type ServerSwitch struct {
 //     before TLS and are never carried into it nor answered inside it;
 //  2. it writes the go-ahead;
 //  3. it runs tls.Server on c's wrapped conn with HandshakeContext(ctx);
-//  4. it returns a fresh Conn on the *tls.Conn, with c's options.
+//  4. it returns a fresh Conn on the *tls.Conn, with c's options; the
+//     new Conn reuses c's empty read buffer, and c can no longer be read
+//     from (its reads fail with net.ErrClosed).
 //
 // ctx bounds the whole transition, so a client that never completes the
 // handshake is dropped when ctx ends. Bytes that arrive after the go-ahead
@@ -426,5 +428,5 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 		tlsConn.Close()
 		return nil, stepError(ctx, sw.Protocol, StepHandshake, ErrHandshake, err)
 	}
-	return NewConn(tlsConn, c.options()), nil
+	return c.handOver(tlsConn), nil
 }
