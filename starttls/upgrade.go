@@ -146,10 +146,8 @@ func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.
 	}
 	res := &Result{Protocol: u.Protocol(), Policy: cfg.Policy}
 	mode := cfg.Mode
-	if mode == Auto && conn.RemoteAddr() != nil {
-		mode = mode.Resolve(u.Protocol(), conn.RemoteAddr().String())
-	} else if mode == Auto {
-		mode = StartTLS
+	if mode == Auto {
+		mode = resolveAddr(u.Protocol(), conn.RemoteAddr())
 	}
 	res.Mode = mode
 	up := &upgrade{ctx: ctx, conn: conn, u: u, cfg: cfg, res: res}
@@ -160,6 +158,21 @@ func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.
 		return nil, res, err
 	}
 	return tlsConn, res, nil
+}
+
+// resolveAddr is Auto's Mode.Resolve for a conn's remote address; a TCP
+// address is read without formatting it.
+func resolveAddr(protocol string, addr net.Addr) Mode {
+	switch a := addr.(type) {
+	case nil:
+		return StartTLS
+	case *net.TCPAddr:
+		if p, ok := WellKnownPorts(protocol); ok && p.Implicit != 0 && a.Port == p.Implicit {
+			return Implicit
+		}
+		return StartTLS
+	}
+	return Auto.Resolve(protocol, addr.String())
 }
 
 type upgrade struct {
@@ -175,9 +188,9 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 		up.conn.Close()
 		return nil, &Error{Protocol: up.u.Protocol(), Step: StepConnect, Err: errors.New("nil TLSConfig")}
 	}
-	release := WatchContext(up.ctx, up.conn)
+	w := watchContext(up.ctx, up.conn)
 	defer func() {
-		release()
+		w.release()
 		if err != nil {
 			// The raw conn first: a TLS close_notify to a peer that has
 			// stopped reading could block for seconds (crypto/tls allows
@@ -334,28 +347,46 @@ var aLongTimeAgo = time.Unix(1, 0)
 // for their own blocking calls; [Upgrade] and [ServerUpgrade] call it
 // themselves.
 func WatchContext(ctx context.Context, conn net.Conn) (release func()) {
+	return watchContext(ctx, conn).release
+}
+
+// watch is one WatchContext, in a single allocation; the core calls its
+// release method directly.
+type watch struct {
+	conn     net.Conn
+	stop     func() bool
+	mu       sync.Mutex
+	released bool
+}
+
+func watchContext(ctx context.Context, conn net.Conn) *watch {
+	w := &watch{conn: conn}
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
-	if ctx.Done() == nil {
-		return func() { conn.SetDeadline(time.Time{}) }
+	if ctx.Done() != nil {
+		w.stop = context.AfterFunc(ctx, w.abort)
 	}
-	var mu sync.Mutex
-	released := false
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !released {
-			conn.SetDeadline(aLongTimeAgo)
-		}
-	})
-	return func() {
-		stop()
-		mu.Lock()
-		released = true
-		mu.Unlock()
-		conn.SetDeadline(time.Time{})
+	return w
+}
+
+// abort interrupts blocked I/O on the conn, unless released.
+func (w *watch) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.released {
+		w.conn.SetDeadline(aLongTimeAgo)
 	}
+}
+
+func (w *watch) release() {
+	if w.stop != nil {
+		w.stop()
+	}
+	w.mu.Lock()
+	w.released = true
+	w.mu.Unlock()
+	w.conn.SetDeadline(time.Time{})
 }
 
 // ServerSwitch describes the server half of one STARTTLS transition.
@@ -398,9 +429,9 @@ type ServerSwitch struct {
 // ([Conn.TLS]); ctx no longer touches it.
 func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, err error) {
 	raw := c.NetConn()
-	release := WatchContext(ctx, raw)
+	w := watchContext(ctx, raw)
 	defer func() {
-		release()
+		w.release()
 		if err != nil {
 			raw.Close()
 		}
