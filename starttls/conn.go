@@ -56,8 +56,9 @@ type Options struct {
 // net.Conn is.
 type Conn struct {
 	net.Conn
-	rmu        sync.Mutex // guards r: net.Conn allows concurrent Reads
+	rmu        sync.Mutex // guards r and lineErr: net.Conn allows concurrent Reads
 	r          *bufio.Reader
+	lineErr    error // set once ReadLine lost its place in the line stream
 	maxLine    int
 	maxLines   int
 	server     bool
@@ -161,20 +162,40 @@ func (c *Conn) Read(p []byte) (int, error) {
 // line. A line longer than the bound fails with ErrTooLarge; end of stream
 // fails with io.EOF when no byte of the line had arrived and
 // io.ErrUnexpectedEOF inside a line.
+//
+// Errors that leave the reader out of step with the peer's lines are final:
+// after ErrTooLarge, or any error once part of a line was consumed (a
+// deadline in mid-line), every later ReadLine returns the same error. The
+// tail of a cut line is never returned as a line of its own, where it could
+// pass for a command.
 func (c *Conn) ReadLine() ([]byte, error) {
 	c.rmu.Lock()
+	line, err := c.readLineLocked()
+	c.rmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	c.record(false, line, false)
+	return line, nil
+}
+
+func (c *Conn) readLineLocked() ([]byte, error) {
+	if c.lineErr != nil {
+		return nil, c.lineErr
+	}
 	if c.r == nil {
-		c.rmu.Unlock()
 		return nil, net.ErrClosed // handed over to TLS
 	}
 	line, err := c.r.ReadSlice('\n')
-	c.rmu.Unlock()
 	if err != nil {
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
-			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, c.maxLine)
+			err = fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, c.maxLine)
 		case errors.Is(err, io.EOF) && len(line) > 0:
-			return nil, io.ErrUnexpectedEOF
+			err = io.ErrUnexpectedEOF
+		}
+		if len(line) > 0 {
+			c.lineErr = err // bytes of this line are gone
 		}
 		return nil, err
 	}
@@ -183,9 +204,9 @@ func (c *Conn) ReadLine() ([]byte, error) {
 		line = line[:n-1]
 	}
 	if len(line) > c.maxLine {
-		return nil, fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, c.maxLine)
+		c.lineErr = fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, c.maxLine)
+		return nil, c.lineErr
 	}
-	c.record(false, line, false)
 	return line, nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -422,5 +424,68 @@ func FuzzReadLine(f *testing.F) {
 			}
 		}
 		t.Fatalf("more lines than bytes")
+	})
+}
+
+// TestReadLineOutOfStepIsFinal checks that once ReadLine has lost its place
+// in the line stream, the tail of the cut line never comes back as a line,
+// where it could pass for a command.
+func TestReadLineOutOfStepIsFinal(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"tail left in the stream", strings.Repeat("x", 200) + "QUIT\r\nNOOP\r\n"},
+		{"over by one, lf seen", strings.Repeat("x", 101) + "\r\nNOOP\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := starttls.NewConn(newFakeConn(tt.in, 0), &starttls.Options{MaxLineLength: 100})
+			for range 3 {
+				line, err := c.ReadLine()
+				require.ErrorIs(t, err, starttls.ErrTooLarge, "got line %q", line)
+			}
+		})
+	}
+	t.Run("deadline in mid-line", func(t *testing.T) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		c := starttls.NewConn(a, nil)
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := io.WriteString(b, "MAIL FR")
+			wrote <- err
+		}()
+		require.NoError(t, a.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+		_, err := c.ReadLine()
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, <-wrote)
+		require.NoError(t, a.SetReadDeadline(time.Time{}))
+		go func() {
+			_, err := io.WriteString(b, "OM:<attacker@example.test>\r\n")
+			wrote <- err
+		}()
+		line, err := c.ReadLine()
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, "got line %q", line)
+		b.Close()
+		<-wrote
+	})
+	t.Run("deadline at a line start is not final", func(t *testing.T) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		c := starttls.NewConn(a, nil)
+		require.NoError(t, a.SetReadDeadline(time.Now().Add(-time.Second)))
+		_, err := c.ReadLine()
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, a.SetReadDeadline(time.Now().Add(5*time.Second)))
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := io.WriteString(b, "NOOP\r\n")
+			wrote <- err
+		}()
+		line, err := c.ReadLine()
+		require.NoError(t, err)
+		assert.Equal(t, "NOOP", string(line))
+		require.NoError(t, <-wrote)
 	})
 }
