@@ -81,6 +81,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	return scrub(e.text())
+}
+
+func (e *Error) text() string {
 	var b strings.Builder
 	b.WriteString("starttls: ")
 	if e.Protocol != "" {
@@ -130,6 +134,10 @@ type ReplyError struct {
 }
 
 func (e *ReplyError) Error() string {
+	return scrub(e.text())
+}
+
+func (e *ReplyError) text() string {
 	var b strings.Builder
 	b.WriteString("starttls: ")
 	if e.Protocol != "" {
@@ -172,7 +180,7 @@ func NewProtocolError(format string, args ...any) error {
 	return ProtocolError(fmt.Sprintf(format, args...))
 }
 
-func (e ProtocolError) Error() string { return "starttls: protocol violation: " + string(e) }
+func (e ProtocolError) Error() string { return scrub("starttls: protocol violation: " + string(e)) }
 
 // Unwrap returns [ErrProtocol].
 func (e ProtocolError) Unwrap() error { return ErrProtocol }
@@ -187,19 +195,35 @@ const maxEscaped = 512
 // Use it on every piece of peer text that reaches an error, a log or a
 // terminal.
 func Escape(s string) string {
+	return escape(s, true, maxEscaped)
+}
+
+// scrub is the last line of defence of this package's Error methods: it
+// escapes what Escape would, control characters above all, but leaves
+// backslashes and length alone, so that text escaped already (as peer text
+// in an error should be) comes through unchanged, not escaped twice, while
+// raw peer text that a caller forgot to escape still cannot reach a
+// terminal.
+func scrub(s string) string {
+	return escape(s, false, -1)
+}
+
+// escape is Escape, with the escaping of backslashes and the length bound
+// (max < 0: none) as parameters.
+func escape(s string, backslash bool, max int) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+		if c := s[i]; c < 0x20 || c >= 0x7f || (backslash && c == '\\') {
 			clean = false
 			break
 		}
 	}
-	if clean && len(s) <= maxEscaped {
+	if clean && (max < 0 || len(s) <= max) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
-		if b.Len() >= maxEscaped {
+		if max >= 0 && b.Len() >= max {
 			b.WriteString("...")
 			break
 		}
@@ -207,7 +231,7 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
+		case r == '\\' && backslash:
 			b.WriteString(`\\`)
 		case r == '\t':
 			b.WriteString(`\t`)

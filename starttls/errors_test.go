@@ -222,3 +222,55 @@ func TestIsTimeoutIsCertificate(t *testing.T) {
 	assert.True(t, starttls.IsCertificate(x509.CertificateInvalidError{Reason: x509.Expired}))
 	assert.False(t, starttls.IsCertificate(starttls.ErrHandshake))
 }
+
+// TestErrorTextScrubbed checks the core's last line of defence: raw peer
+// text that reached an error unescaped is escaped by Error, and text escaped
+// already is not escaped twice.
+func TestErrorTextScrubbed(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"raw cause", &starttls.Error{Protocol: "smtp", Step: starttls.StepGreeting, Err: errors.New("bad greeting \x1b[2J\r\nINJECTED")},
+			`starttls: smtp: greeting: bad greeting \x1b[2J\r\nINJECTED`},
+		{"escaped cause", &starttls.Error{Protocol: "smtp", Step: starttls.StepGreeting, Err: starttls.NewProtocolError("greeting %s", starttls.Escape("a\x1b\\b"))},
+			`starttls: smtp: greeting: protocol violation: greeting a\x1b\\b`},
+		{"raw reply text", &starttls.ReplyError{Protocol: "pop3", Command: "STLS", Status: "-ERR", Text: "no\x07\u202e"},
+			`starttls: pop3: STLS: -ERR no\x07\u202e`},
+		{"raw protocol error", starttls.ProtocolError("line \x00"), `starttls: protocol violation: line \x00`},
+		{"unicode kept", &starttls.Error{Step: starttls.StepGreeting, Err: errors.New("héllo ✓")}, "starttls: greeting: héllo ✓"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.err.Error())
+			assertErrorText(t, tt.err)
+		})
+	}
+}
+
+// FuzzErrorText checks that no text in an error's cause reaches its message
+// with a control character or invalid UTF-8, and that plain text passes
+// unchanged.
+func FuzzErrorText(f *testing.F) {
+	f.Add("220 mx ready")
+	f.Add("\x1b]0;title\x07\r\n")
+	f.Add(`already \x1b escaped \\`)
+	f.Add("\xff\xfe\u202e")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, err := range []error{
+			&starttls.Error{Protocol: "smtp", Step: starttls.StepGreeting, Err: errors.New(s)},
+			&starttls.ReplyError{Protocol: "smtp", Command: "EHLO", Code: 554, Text: s},
+			starttls.ProtocolError(s),
+		} {
+			got := err.Error()
+			if hasControl(got) || !utf8.ValidString(got) {
+				t.Fatalf("%T with %q: message %q", err, s, got)
+			}
+			plain := strings.TrimPrefix(strings.TrimRight(s, " "), "starttls: ")
+			if starttls.Escape(s) == s && !strings.Contains(got, plain) {
+				t.Fatalf("%T with plain %q: message %q lost it", err, s, got)
+			}
+		}
+	})
+}
