@@ -23,16 +23,23 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	if err := c.WriteCommand(verb, name); err != nil {
 		return nil, err
 	}
-	r, err := ReadReply(c)
+	// The reply is read as ReadReply does, but the entries are cut from
+	// one string into an array on the stack that NewCapabilities copies:
+	// three allocations for the whole list.
+	var textBuf [1024]byte
+	var endBuf [32]int
+	code, texts, ends, err := scanReply(c, textBuf[:0], endBuf[:0])
 	if err != nil {
 		return nil, err
 	}
+	var lineBuf [32]string
+	lines := splitTexts(lineBuf[:0], string(texts), ends)
 	switch {
-	case r.Code == 250:
-	case r.Code >= 400:
-		return nil, replyError(u.Protocol(), verb, r, starttls.ErrRefused)
+	case code == 250:
+	case code >= 400:
+		return nil, replyError(u.Protocol(), verb, Reply{Code: code, Lines: lines}, starttls.ErrRefused)
 	default:
-		return nil, unexpected(verb, r)
+		return nil, unexpected(verb, Reply{Code: code, Lines: lines})
 	}
-	return starttls.NewCapabilities(r.Lines[1:]...), nil
+	return starttls.NewCapabilities(lines[1:]...), nil
 }

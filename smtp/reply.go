@@ -35,9 +35,19 @@ func ReadReply(c *starttls.Conn) (Reply, error) {
 	// allocations per reply, however many lines.
 	var textBuf [1024]byte
 	var endBuf [32]int
-	texts, ends := textBuf[:0], endBuf[:0]
-	code := 0
-	err := c.ReadResponse(func(line []byte) (bool, error) {
+	code, texts, ends, err := scanReply(c, textBuf[:0], endBuf[:0])
+	r := Reply{Code: code}
+	if len(ends) > 0 {
+		r.Lines = make([]string, len(ends))
+		splitTexts(r.Lines[:0], string(texts), ends)
+	}
+	return r, err
+}
+
+// scanReply reads one reply as ReadReply does, appending the lines' texts
+// back to back to texts and where each one ends to ends.
+func scanReply(c *starttls.Conn, texts []byte, ends []int) (code int, _ []byte, _ []int, err error) {
+	err = c.ReadResponse(func(line []byte) (bool, error) {
 		lineCode, last, ok := parseReplyLine(line)
 		if !ok {
 			return false, starttls.NewProtocolError("malformed reply line \"%s\"", starttls.Escape(string(line)))
@@ -53,17 +63,52 @@ func ReadReply(c *starttls.Conn) (Reply, error) {
 		ends = append(ends, len(texts))
 		return !last, nil
 	})
-	r := Reply{Code: code}
-	if len(ends) > 0 {
-		all := string(texts)
-		r.Lines = make([]string, len(ends))
-		start := 0
-		for i, end := range ends {
-			r.Lines[i] = all[start:end]
-			start = end
-		}
+	return code, texts, ends, err
+}
+
+// splitTexts appends to lines the texts of all, cut at ends.
+func splitTexts(lines []string, all string, ends []int) []string {
+	start := 0
+	for _, end := range ends {
+		lines = append(lines, all[start:end])
+		start = end
 	}
-	return r, err
+	return lines
+}
+
+// readReplyHead reads one reply with the checks of ReadReply but keeps only
+// its code and, unless the code is skip, its first line's text: a
+// go-ahead costs no allocation and a greeting one. reply rebuilds the
+// Reply for an error.
+func readReplyHead(c *starttls.Conn, skip int) (code int, text string, err error) {
+	var headBuf [512]byte
+	head := headBuf[:0]
+	n := 0
+	err = c.ReadResponse(func(line []byte) (bool, error) {
+		lineCode, last, ok := parseReplyLine(line)
+		if !ok {
+			return false, starttls.NewProtocolError("malformed reply line \"%s\"", starttls.Escape(string(line)))
+		}
+		if code == 0 {
+			code = lineCode
+		} else if lineCode != code {
+			return false, starttls.NewProtocolError("reply code %d on a continuation of a %d reply", lineCode, code)
+		}
+		if n == 0 && len(line) > 4 {
+			head = append(head, line[4:]...)
+		}
+		n++
+		return !last, nil
+	})
+	if n > 0 && code != skip {
+		text = string(head)
+	}
+	return code, text, err
+}
+
+// reply is the Reply of a code and a first line's text.
+func reply(code int, text string) Reply {
+	return Reply{Code: code, Lines: []string{text}}
 }
 
 // parseReplyLine splits a reply line into its code and whether it is the

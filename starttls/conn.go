@@ -106,6 +106,24 @@ func (c *Conn) handOver(next net.Conn) *Conn {
 	return &Conn{Conn: next, r: r, maxLine: c.maxLine, maxLines: c.maxLines, server: c.server, transcript: transcript, wbuf: wbuf}
 }
 
+// switchTo moves c itself onto next, the *tls.Conn that now carries the
+// session, for the client upgrade, where no one else holds c. The read
+// buffer, which the caller has checked is empty, is reset onto next:
+// nothing read before TLS survives, and no new buffer is allocated.
+func (c *Conn) switchTo(next net.Conn) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Conn = next
+	if c.r == nil {
+		c.r = bufio.NewReaderSize(next, c.maxLine+2)
+	} else {
+		c.r.Reset(next)
+	}
+	c.lineErr = nil
+}
+
 // NetConn returns the wrapped connection.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
@@ -285,8 +303,14 @@ func (c *Conn) WriteCommand(verb string, args ...string) error {
 	if len(args) == 0 {
 		return c.writeLine(verb, false)
 	}
-	// Joined straight into the write buffer: no intermediate string.
+	// Joined straight into the write buffer, sized once: no intermediate
+	// string.
+	n := len(verb) + 2
+	for _, a := range args {
+		n += 1 + len(a)
+	}
 	c.mu.Lock()
+	c.growWriteBuffer(n)
 	buf := append(c.wbuf[:0], verb...)
 	for _, a := range args {
 		buf = append(append(buf, ' '), a...)
@@ -306,7 +330,16 @@ func (c *Conn) writeLine(line string, secret bool) error {
 		return err
 	}
 	c.mu.Lock()
+	c.growWriteBuffer(len(line) + 2)
 	return c.writeLocked(append(append(c.wbuf[:0], line...), '\r', '\n'), secret)
+}
+
+// growWriteBuffer makes room for an n-byte line in c.wbuf at once, rather
+// than in append's steps. c.mu is held.
+func (c *Conn) growWriteBuffer(n int) {
+	if cap(c.wbuf) < n {
+		c.wbuf = make([]byte, 0, max(n, 128))
+	}
 }
 
 // writeLocked writes buf, a line and its CRLF built in c.wbuf's memory,

@@ -256,7 +256,8 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	}
 	// RFC 3207, Section 4.2; RFC 9051, Section 6.2.1; RFC 2595, Section 4:
 	// discard knowledge obtained before TLS and ask again.
-	tc := c.handOver(tlsConn) // c's buffer is empty: checked above
+	tc := c
+	tc.switchTo(tlsConn) // c's buffer is empty: checked above
 	after, err := up.u.Discover(up.ctx, tc)
 	if err != nil {
 		return tlsConn, up.fail(StepRediscover, nil, err)
