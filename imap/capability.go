@@ -28,7 +28,9 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 			return clientMalformed("literal in a CAPABILITY response", r.Args)
 		}
 		if caps == nil {
-			caps = &starttls.Capabilities{}
+			var err error
+			caps, err = ParseCapabilities(r.Args)
+			return err
 		}
 		// RFC 9051 wants a single CAPABILITY response; should a server
 		// split its list, the parts are joined, within maxCapabilities.

@@ -270,24 +270,40 @@ const maxCapabilities = 4096
 // bracket, a literal) is an error matching starttls.ErrProtocol: the whole
 // list is refused rather than partly trusted.
 func ParseCapabilities(s string) (*starttls.Capabilities, error) {
-	caps := &starttls.Capabilities{}
-	return caps, addCapabilities(caps, s)
+	// The atoms are gathered on the stack and copied once into the set.
+	var atomBuf [64]string
+	atoms, err := appendAtoms(atomBuf[:0], s, 0)
+	return starttls.NewCapabilities(atoms...), err
 }
 
 func addCapabilities(caps *starttls.Capabilities, s string) error {
-	for _, atom := range strings.Split(s, " ") {
+	var atomBuf [64]string
+	atoms, err := appendAtoms(atomBuf[:0], s, caps.Len())
+	for _, atom := range atoms {
+		caps.Add(atom)
+	}
+	return err
+}
+
+// appendAtoms appends the atoms of s to atoms, up to the first malformed
+// one; have is the number of entries the set already holds, counted
+// against maxCapabilities.
+func appendAtoms(atoms []string, s string, have int) ([]string, error) {
+	for rest := s; rest != ""; {
+		var atom string
+		atom, rest, _ = strings.Cut(rest, " ")
 		if atom == "" {
 			continue
 		}
 		if !IsAtom(atom) {
-			return clientMalformed("malformed capability", atom)
+			return atoms, clientMalformed("malformed capability", atom)
 		}
-		if caps.Len() >= maxCapabilities {
-			return fmt.Errorf("%w: more than %d capabilities", starttls.ErrTooLarge, maxCapabilities)
+		if have+len(atoms) >= maxCapabilities {
+			return atoms, fmt.Errorf("%w: more than %d capabilities", starttls.ErrTooLarge, maxCapabilities)
 		}
-		caps.Add(atom)
+		atoms = append(atoms, atom)
 	}
-	return nil
+	return atoms, nil
 }
 
 // IsAtom reports whether s is a non-empty IMAP atom: only ATOM-CHARs, that

@@ -108,7 +108,10 @@ func (u *Upgrader) clientCompletion(command string, r *Response) error {
 func newClientTag() string {
 	var b [6]byte
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24 and later)
-	return "t" + hex.EncodeToString(b[:])
+	var tag [1 + 2*len(b)]byte
+	tag[0] = 't'
+	hex.Encode(tag[1:], b[:])
+	return string(tag[:])
 }
 
 // Options configures [Upgrade] and [Dial]. A nil *Options means the
@@ -135,8 +138,15 @@ func (o *Options) split() (*Upgrader, *starttls.Config) {
 	if o == nil {
 		o = &Options{}
 	}
-	return &Upgrader{MaxLiteral: o.MaxLiteral},
-		&starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn}
+	// One allocation for both.
+	both := &struct {
+		u   Upgrader
+		cfg starttls.Config
+	}{
+		Upgrader{MaxLiteral: o.MaxLiteral},
+		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn},
+	}
+	return &both.u, &both.cfg
 }
 
 // Upgrade upgrades conn, a fresh IMAP connection, to TLS: greeting,

@@ -26,17 +26,23 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	if !r.OK {
 		return nil, refusal("CAPA", r, starttls.ErrRefused)
 	}
-	lines, err := ReadMultiline(c)
+	// As ReadMultiline, but the lines are cut into an array on the stack.
+	var textBuf [1024]byte
+	var endBuf [32]int
+	texts, ends, err := scanMultiline(c, textBuf[:0], endBuf[:0])
 	if err != nil {
 		return nil, err
 	}
-	return capabilitiesFromLines(lines)
+	var lineBuf [32]string
+	return capabilitiesFromLines(cutTexts(lineBuf[:0], string(texts), ends))
 }
 
 // capabilitiesFromLines turns the unstuffed lines of a CAPA reply into a
 // capability set.
 func capabilitiesFromLines(lines []string) (*starttls.Capabilities, error) {
-	caps := &starttls.Capabilities{}
+	// The entries are gathered on the stack and copied once into the set.
+	var entryBuf [32]string
+	entries := entryBuf[:0]
 	for _, line := range lines {
 		if line == "" {
 			continue
@@ -47,7 +53,7 @@ func capabilitiesFromLines(lines []string) (*starttls.Capabilities, error) {
 			return nil, starttls.NewProtocolError("CAPA line \"%s\" holds a control character at offset %d",
 				starttls.Escape(line), i)
 		}
-		caps.Add(line)
+		entries = append(entries, line)
 	}
-	return caps, nil
+	return starttls.NewCapabilities(entries...), nil
 }
