@@ -66,7 +66,7 @@ func TestServerUpgradeHandsOver(t *testing.T) {
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(conn, "STARTTLS\r\n"); err != nil {
+		if _, err := conn.Write(cmdSTARTTLS); err != nil {
 			clientErr <- err
 			return
 		}

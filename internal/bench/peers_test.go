@@ -100,29 +100,57 @@ const (
 	pop3CapaTLS   = "+OK\r\nTOP\r\nUSER\r\nUIDL\r\nSASL PLAIN\r\n.\r\n"
 )
 
+// The fixed lines the peers and the minimal clients write, as bytes made
+// once: io.WriteString on a net.Conn or a *tls.Conn would copy the string
+// on every call, an allocation that is the harness's, not the client's.
+var (
+	wireSMTPGreeting   = []byte(smtpGreeting)
+	wireSMTPEHLOPlain  = []byte(smtpEHLOPlain)
+	wireSMTPEHLOTLS    = []byte(smtpEHLOTLS)
+	linePING           = []byte("PING\r\n")
+	linePONG           = []byte("PONG\r\n")
+	cmdEHLO            = []byte("EHLO localhost\r\n")
+	cmdSTARTTLS        = []byte("STARTTLS\r\n")
+	cmdIMAPCapability1 = []byte("a1 CAPABILITY\r\n")
+	cmdIMAPSTARTTLS2   = []byte("a2 STARTTLS\r\n")
+	cmdIMAPCapability3 = []byte("a3 CAPABILITY\r\n")
+	cmdCAPA            = []byte("CAPA\r\n")
+	cmdSTLS            = []byte("STLS\r\n")
+)
+
 // lineServer is a minimal hand-written STARTTLS server: it answers each
 // command line with answer(line, tls) and switches to TLS when answer says
 // so. It checks nothing and, its line reader coming from a pool, allocates
 // next to nothing beyond crypto/tls: it is the same cheap peer for every
 // client, so that what a benchmark counts above the floor is the client's.
 type lineServer struct {
-	greeting string
-	answer   func(line []byte, tls bool) (reply string, startTLS, quit bool)
+	greetingBytes []byte
+	// answer appends the reply to line to out.
+	answer func(out, line []byte, tls bool) (reply []byte, startTLS, quit bool)
 }
 
-// readers recycles the servers' line readers.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
+// serverBuffers are a server connection's line reader and reply buffer.
+type serverBuffers struct {
+	br  *bufio.Reader
+	out []byte
+}
+
+// buffers recycles the servers' buffers.
+var buffers = sync.Pool{New: func() any {
+	return &serverBuffers{br: bufio.NewReaderSize(nil, 1024), out: make([]byte, 0, 1024)}
+}}
 
 func (s *lineServer) serve(cfg *tls.Config) func(net.Conn) {
 	return func(conn net.Conn) {
-		br := readers.Get().(*bufio.Reader)
+		bufs := buffers.Get().(*serverBuffers)
+		br := bufs.br
 		br.Reset(conn)
 		defer func() {
 			br.Reset(nil)
-			readers.Put(br)
+			buffers.Put(bufs)
 		}()
 		var w io.Writer = conn
-		if _, err := io.WriteString(w, s.greeting); err != nil {
+		if _, err := w.Write(s.greetingBytes); err != nil {
 			return
 		}
 		secure := false
@@ -131,8 +159,8 @@ func (s *lineServer) serve(cfg *tls.Config) func(net.Conn) {
 			if err != nil {
 				return
 			}
-			reply, startTLS, quit := s.answer(bytes.TrimRight(line, "\r\n"), secure)
-			if _, err := io.WriteString(w, reply); err != nil || quit {
+			reply, startTLS, quit := s.answer(bufs.out[:0], bytes.TrimRight(line, "\r\n"), secure)
+			if _, err := w.Write(reply); err != nil || quit {
 				return
 			}
 			if startTLS {
@@ -154,57 +182,57 @@ func verbIs(line []byte, verb string) bool {
 	return bytes.EqualFold(v, []byte(verb))
 }
 
-var smtpServer = &lineServer{greeting: smtpGreeting, answer: func(line []byte, secure bool) (string, bool, bool) {
+var smtpServer = &lineServer{greetingBytes: []byte(smtpGreeting), answer: func(out, line []byte, secure bool) ([]byte, bool, bool) {
 	switch {
 	case verbIs(line, "EHLO"):
 		if secure {
-			return smtpEHLOTLS, false, false
+			return append(out, smtpEHLOTLS...), false, false
 		}
-		return smtpEHLOPlain, false, false
+		return append(out, smtpEHLOPlain...), false, false
 	case verbIs(line, "STARTTLS"):
-		return smtpGoAhead, true, false
+		return append(out, smtpGoAhead...), true, false
 	case verbIs(line, "QUIT"):
-		return "221 2.0.0 bye\r\n", false, true
+		return append(out, "221 2.0.0 bye\r\n"...), false, true
 	}
-	return "250 2.0.0 OK\r\n", false, false
+	return append(out, "250 2.0.0 OK\r\n"...), false, false
 }}
 
-// imapReply is the tagged completion for line, whose tag is echoed; the
-// only allocation of the IMAP server.
-func imapReply(line []byte, untagged, text string) string {
+// imapReply appends the untagged lines and the completion, tagged with
+// line's tag, to out.
+func imapReply(out, line []byte, untagged, text string) []byte {
 	tag, _, _ := bytes.Cut(line, []byte(" "))
-	return untagged + string(tag) + text
+	return append(append(append(out, untagged...), tag...), text...)
 }
 
-var imapServer = &lineServer{greeting: imapGreeting, answer: func(line []byte, secure bool) (string, bool, bool) {
+var imapServer = &lineServer{greetingBytes: []byte(imapGreeting), answer: func(out, line []byte, secure bool) ([]byte, bool, bool) {
 	_, cmd, _ := bytes.Cut(line, []byte(" "))
 	switch {
 	case verbIs(cmd, "CAPABILITY"):
 		if secure {
-			return imapReply(line, imapCapsTLS, " OK CAPABILITY completed\r\n"), false, false
+			return imapReply(out, line, imapCapsTLS, " OK CAPABILITY completed\r\n"), false, false
 		}
-		return imapReply(line, imapCapsPlain, " OK CAPABILITY completed\r\n"), false, false
+		return imapReply(out, line, imapCapsPlain, " OK CAPABILITY completed\r\n"), false, false
 	case verbIs(cmd, "STARTTLS"):
-		return imapReply(line, "", " OK Begin TLS negotiation now\r\n"), true, false
+		return imapReply(out, line, "", " OK Begin TLS negotiation now\r\n"), true, false
 	case verbIs(cmd, "LOGOUT"):
-		return imapReply(line, "* BYE logging out\r\n", " OK LOGOUT completed\r\n"), false, true
+		return imapReply(out, line, "* BYE logging out\r\n", " OK LOGOUT completed\r\n"), false, true
 	}
-	return imapReply(line, "", " BAD unknown\r\n"), false, false
+	return imapReply(out, line, "", " BAD unknown\r\n"), false, false
 }}
 
-var pop3Server = &lineServer{greeting: pop3Greeting, answer: func(line []byte, secure bool) (string, bool, bool) {
+var pop3Server = &lineServer{greetingBytes: []byte(pop3Greeting), answer: func(out, line []byte, secure bool) ([]byte, bool, bool) {
 	switch {
 	case verbIs(line, "CAPA"):
 		if secure {
-			return pop3CapaTLS, false, false
+			return append(out, pop3CapaTLS...), false, false
 		}
-		return pop3CapaPlain, false, false
+		return append(out, pop3CapaPlain...), false, false
 	case verbIs(line, "STLS"):
-		return "+OK Begin TLS negotiation\r\n", true, false
+		return append(out, "+OK Begin TLS negotiation\r\n"...), true, false
 	case verbIs(line, "QUIT"):
-		return "+OK bye\r\n", false, true
+		return append(out, "+OK bye\r\n"...), false, true
 	}
-	return "-ERR unknown\r\n", false, false
+	return append(out, "-ERR unknown\r\n"...), false, false
 }}
 
 // floorServer is the server of the floor: TLS handshake at once, then one
@@ -219,7 +247,7 @@ func floorServer(cfg *tls.Config) func(net.Conn) {
 		if _, err := readLine(tc, buf[:]); err != nil {
 			return
 		}
-		io.WriteString(tc, "PONG\r\n")
+		tc.Write(linePONG)
 		io.Copy(io.Discard, tc)
 	}
 }
@@ -252,7 +280,7 @@ func rawTLS(addr string, cfg *tls.Config) error {
 	if err := tc.Handshake(); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(tc, "PING\r\n"); err != nil {
+	if _, err := tc.Write(linePING); err != nil {
 		return err
 	}
 	var buf [64]byte
@@ -286,8 +314,8 @@ func minimalSMTP(addr string, cfg *tls.Config) error {
 	if err := readSMTPReply(br); err != nil {
 		return err
 	}
-	for _, cmd := range []string{"EHLO localhost\r\n", "STARTTLS\r\n"} {
-		if _, err := io.WriteString(conn, cmd); err != nil {
+	for _, cmd := range [][]byte{cmdEHLO, cmdSTARTTLS} {
+		if _, err := conn.Write(cmd); err != nil {
 			return err
 		}
 		if err := readSMTPReply(br); err != nil {
@@ -298,20 +326,20 @@ func minimalSMTP(addr string, cfg *tls.Config) error {
 	if err := tc.Handshake(); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(tc, "EHLO localhost\r\n"); err != nil {
+	if _, err := tc.Write(cmdEHLO); err != nil {
 		return err
 	}
 	return readSMTPReply(bufio.NewReader(tc))
 }
 
 // readIMAPTagged reads lines up to the one starting with tag.
-func readIMAPTagged(br *bufio.Reader, tag string) error {
+func readIMAPTagged(br *bufio.Reader, tag []byte) error {
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(string(line), tag) {
+		if bytes.HasPrefix(line, tag) {
 			return nil
 		}
 	}
@@ -327,8 +355,8 @@ func minimalIMAP(addr string, cfg *tls.Config) error {
 	if _, err := br.ReadSlice('\n'); err != nil {
 		return err
 	}
-	for _, cmd := range []string{"a1 CAPABILITY\r\n", "a2 STARTTLS\r\n"} {
-		if _, err := io.WriteString(conn, cmd); err != nil {
+	for _, cmd := range [][]byte{cmdIMAPCapability1, cmdIMAPSTARTTLS2} {
+		if _, err := conn.Write(cmd); err != nil {
 			return err
 		}
 		if err := readIMAPTagged(br, cmd[:3]); err != nil {
@@ -339,10 +367,10 @@ func minimalIMAP(addr string, cfg *tls.Config) error {
 	if err := tc.Handshake(); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(tc, "a3 CAPABILITY\r\n"); err != nil {
+	if _, err := tc.Write(cmdIMAPCapability3); err != nil {
 		return err
 	}
-	return readIMAPTagged(bufio.NewReader(tc), "a3 ")
+	return readIMAPTagged(bufio.NewReader(tc), cmdIMAPCapability3[:3])
 }
 
 // readPOP3Multi reads lines up to the terminating ".".
@@ -368,13 +396,13 @@ func minimalPOP3(addr string, cfg *tls.Config) error {
 	if _, err := br.ReadSlice('\n'); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(conn, "CAPA\r\n"); err != nil {
+	if _, err := conn.Write(cmdCAPA); err != nil {
 		return err
 	}
 	if err := readPOP3Multi(br); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(conn, "STLS\r\n"); err != nil {
+	if _, err := conn.Write(cmdSTLS); err != nil {
 		return err
 	}
 	if _, err := br.ReadSlice('\n'); err != nil {
@@ -384,7 +412,7 @@ func minimalPOP3(addr string, cfg *tls.Config) error {
 	if err := tc.Handshake(); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(tc, "CAPA\r\n"); err != nil {
+	if _, err := tc.Write(cmdCAPA); err != nil {
 		return err
 	}
 	return readPOP3Multi(bufio.NewReader(tc))
@@ -421,7 +449,7 @@ func serverUpgradeServer(cfg *tls.Config) func(net.Conn) {
 	sw := &starttls.ServerSwitch{Protocol: "smtp", GoAhead: smtp.ReplyGoAhead, Refusal: smtp.ReplyPipelined, TLSConfig: cfg}
 	return func(conn net.Conn) {
 		c := starttls.NewConn(conn, &starttls.Options{Server: true})
-		if _, err := io.WriteString(conn, smtpGreeting); err != nil {
+		if _, err := conn.Write(wireSMTPGreeting); err != nil {
 			return
 		}
 		for {
@@ -432,7 +460,7 @@ func serverUpgradeServer(cfg *tls.Config) func(net.Conn) {
 			verb, _, _ := strings.Cut(string(line), " ")
 			switch strings.ToUpper(verb) {
 			case "EHLO":
-				if _, err := io.WriteString(conn, smtpEHLOPlain); err != nil {
+				if _, err := conn.Write(wireSMTPEHLOPlain); err != nil {
 					return
 				}
 			case "STARTTLS":
@@ -467,7 +495,7 @@ func postTLSEHLO(tc *starttls.Conn) {
 	if _, err := tc.ReadLine(); err != nil {
 		return
 	}
-	if _, err := io.WriteString(tc, smtpEHLOTLS); err != nil {
+	if _, err := tc.Write(wireSMTPEHLOTLS); err != nil {
 		return
 	}
 	tc.ReadLine()

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"flag"
-	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -22,7 +21,7 @@ var pendingConns = flag.Int("bench.pending", 10000, "connections held at once by
 // so what it holds is the same in every variant.
 func holdPeer(conn net.Conn, holding *sync.WaitGroup) {
 	defer conn.Close()
-	if _, err := io.WriteString(conn, smtpGreeting); err != nil {
+	if _, err := conn.Write(wireSMTPGreeting); err != nil {
 		holding.Done()
 		return
 	}
@@ -43,7 +42,7 @@ func rawPending(ctx context.Context, conn net.Conn) {
 	if _, err := conn.Read(buf[:]); err != nil {
 		return
 	}
-	if _, err := io.WriteString(conn, "EHLO localhost\r\n"); err != nil {
+	if _, err := conn.Write(cmdEHLO); err != nil {
 		return
 	}
 	conn.Read(buf[:])
