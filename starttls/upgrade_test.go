@@ -624,7 +624,8 @@ func TestUpgradeCancel(t *testing.T) {
 // TLS close_notify.
 func TestUpgradeCancelInsideTLS(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.Pipe(t, toyGreet+toyCapsTLS+toyGo+"!tls\nC: CAPS\n!sleep 4s\n", &scripttest.Options{TLSConfig: pki.Server()})
+	// The peer stops reading; cleanup cuts its sleep short.
+	raw, _ := scripttest.Pipe(t, toyGreet+toyCapsTLS+toyGo+"!tls\nC: CAPS\n!sleep 1h\n", &scripttest.Options{TLSConfig: pki.Server()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	u := &toy{inTLS: make(chan struct{})}
@@ -648,7 +649,6 @@ func TestUpgradeCancelInsideTLS(t *testing.T) {
 	}
 	assert.Less(t, time.Since(cancelled), 2*time.Second, "cancel took too long")
 	require.ErrorIs(t, err, context.Canceled)
-	require.NoError(t, peer.Wait())
 }
 
 func TestUpgradeContextReleasedAfterReturn(t *testing.T) {

@@ -28,7 +28,8 @@
 //
 // Failures name the script line. The peer runs in its own goroutine and
 // never calls t.Fatal; the test reads its verdict with [Peer.Wait], and
-// t.Cleanup closes the connection and waits for the goroutine.
+// t.Cleanup closes the connection, cuts a !sleep or a trickle pause short
+// and waits for the goroutine.
 package scripttest
 
 import (
@@ -170,11 +171,12 @@ type Peer struct {
 	mu     sync.Mutex
 	conn   net.Conn // nil until accepted, for Listen
 	closed bool
+	stop   chan struct{} // closed with closed: ends a !sleep early
 }
 
 func newPeer(t testing.TB, script string, opts *Options) *Peer {
 	t.Helper()
-	p := &Peer{done: make(chan struct{})}
+	p := &Peer{done: make(chan struct{}), stop: make(chan struct{})}
 	if opts != nil {
 		p.opts = *opts
 	}
@@ -221,6 +223,9 @@ func (p *Peer) Wait() error {
 func (p *Peer) closeConn() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.closed {
+		close(p.stop)
+	}
 	p.closed = true
 	if p.conn != nil {
 		p.conn.Close()
@@ -283,6 +288,19 @@ func Listen(t testing.TB, script string, opts *Options) (string, *Peer) {
 	return ln.Addr().String(), p
 }
 
+// pause waits for d, or less when cleanup closes the connection, and
+// reports whether it waited the whole time.
+func (p *Peer) pause(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
 // run plays the script on conn.
 func (p *Peer) run(conn net.Conn) error {
 	raw := conn
@@ -303,8 +321,8 @@ func (p *Peer) run(conn net.Conn) error {
 				if _, err := conn.Write(data[i : i+1]); err != nil {
 					return err
 				}
-				if tricklePause > 0 {
-					time.Sleep(tricklePause)
+				if tricklePause > 0 && !p.pause(tricklePause) {
+					return errors.New("stopped by cleanup")
 				}
 			}
 			return nil
@@ -381,7 +399,11 @@ func (p *Peer) run(conn net.Conn) error {
 		case "close":
 			raw.Close()
 		case "sleep":
-			time.Sleep(d.dur)
+			if !p.pause(d.dur) {
+				// The test is over and cleanup closed the connection:
+				// the rest of the script is moot.
+				return nil
+			}
 		case "trickle":
 			trickle = true
 			tricklePause = d.dur

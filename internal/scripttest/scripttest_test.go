@@ -409,3 +409,37 @@ func TestCleanupStopsAPeerMidScript(t *testing.T) {
 	assert.Error(t, peer.Wait())
 	assert.Len(t, tb.errors, 1, "the unchecked failure is reported")
 }
+
+func TestCleanupEndsASleep(t *testing.T) {
+	tb := &fakeTB{TB: t}
+	_, peer := scripttest.Pipe(tb, "!sleep 1h\nS: never sent", nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tb.runCleanups()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("cleanup waited for the sleep")
+	}
+	assert.NoError(t, peer.Wait(), "a script cut short by cleanup is not a failure")
+	assert.Empty(t, tb.errors)
+}
+
+func TestCleanupEndsATricklePause(t *testing.T) {
+	tb := &fakeTB{TB: t}
+	conn, peer := scripttest.Pipe(tb, "!trickle 1h\nS: ab", nil)
+	assert.Equal(t, "a", readOnce(t, conn))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tb.runCleanups()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("cleanup waited for the trickle pause")
+	}
+	assert.Error(t, peer.Wait(), "the write was cut off")
+}
