@@ -56,8 +56,9 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 // untagged, when not nil, except BYE, which ends the exchange as a
 // refusal.
 func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func(*Response) error) (*Response, error) {
-	tag := newClientTag()
-	if err := c.WriteCommand(tag, command); err != nil {
+	tagBytes := newClientTag()
+	tag := tagBytes[:] // compared and written without becoming a string
+	if err := c.WriteCommand(string(tag), command); err != nil {
 		return nil, err
 	}
 	var done *Response
@@ -80,7 +81,7 @@ func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func
 				}
 			}
 			return true, nil
-		case r.Tag != tag:
+		case r.Tag != string(tag):
 			// A server never answers a command that was not sent: a
 			// completion with another tag was forged or belongs to
 			// no one, and must not end this command.
@@ -105,13 +106,13 @@ func (u *Upgrader) clientCompletion(command string, r *Response) error {
 }
 
 // newClientTag returns a fresh, unpredictable command tag.
-func newClientTag() string {
+func newClientTag() [13]byte {
 	var b [6]byte
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24 and later)
 	var tag [1 + 2*len(b)]byte
 	tag[0] = 't'
 	hex.Encode(tag[1:], b[:])
-	return string(tag[:])
+	return tag
 }
 
 // Options configures [Upgrade] and [Dial]. A nil *Options means the
