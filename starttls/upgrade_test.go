@@ -735,3 +735,57 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUpgrade plays random bytes as the whole server side of the toy
+// protocol and checks the invariants of the core: no TLS is ever reported,
+// the only success is an explicit opportunistic plaintext session, every
+// failure closes the conn and is classified, and under Required STARTTLS
+// is never sent unless it was advertised.
+func FuzzUpgrade(f *testing.F) {
+	f.Add([]byte("OK hi\r\n* STARTTLS\r\nOK\r\nOK go\r\n"), uint8(0))
+	f.Add([]byte("OK hi\r\n* PIPELINING\r\nOK\r\n"), uint8(2))
+	f.Add([]byte("OK hi\r\nNO\r\nOK go\r\n\x16\x03\x01"), uint8(1))
+	f.Add([]byte("OK [CAPS STARTTLS] hi\r\nOK go\r\n* AUTH\r\n"), uint8(0))
+	f.Add([]byte("NO \x1b[31m\r\n"), uint8(0))
+	f.Add([]byte("PREAUTH\r\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, policyByte uint8) {
+		policy := starttls.Policy(policyByte % 3)
+		fc := newFakeConn(string(data), 0)
+		tc, res, err := starttls.Upgrade(context.Background(), fc, &toy{}, &starttls.Config{
+			TLSConfig: &tls.Config{ServerName: "mx.example.test", MinVersion: tls.VersionTLS12},
+			Policy:    policy, Conn: &starttls.Options{MaxLineLength: 64, MaxResponseLines: 8},
+		})
+		if res == nil {
+			t.Fatal("nil Result")
+		}
+		if tc != nil || res.TLS {
+			t.Fatalf("TLS reported from random bytes: %q", data)
+		}
+		written, _ := fc.written()
+		if policy == starttls.Required && !res.Before.Has("STARTTLS") && strings.Contains(written, "GO\r\n") {
+			t.Fatalf("STARTTLS sent under Required without being offered: %q", data)
+		}
+		if err == nil {
+			if policy != starttls.Opportunistic || !res.Plaintext || res.Conn == nil {
+				t.Fatalf("success that is not an opportunistic plaintext session: %+v", res)
+			}
+			if res.Before.Has("STARTTLS") {
+				t.Fatalf("plaintext although STARTTLS was offered")
+			}
+			return
+		}
+		if !fc.isClosed() {
+			t.Fatalf("conn left open on %v", err)
+		}
+		if res.Conn != nil || res.Plaintext {
+			t.Fatalf("a session handed out with error %v", err)
+		}
+		if starttls.Kind(err) == "" {
+			t.Fatalf("no kind for %v", err)
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "starttls: ") || hasControl(msg) {
+			t.Fatalf("error text %q", msg)
+		}
+	})
+}
