@@ -612,7 +612,9 @@ func TestUpgradeCancel(t *testing.T) {
 	}
 	// The design target is 100 ms; the bound here is generous for loaded
 	// CI machines.
-	assert.Less(t, time.Since(cancelled), 2*time.Second, "cancel took too long")
+	took := time.Since(cancelled)
+	t.Logf("Upgrade returned %v after cancel", took)
+	assert.Less(t, took, 2*time.Second, "cancel took too long")
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, "timeout", starttls.Kind(err))
 	assert.True(t, spy.closed.Load())
@@ -647,7 +649,9 @@ func TestUpgradeCancelInsideTLS(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Upgrade still blocked 10 s after cancel")
 	}
-	assert.Less(t, time.Since(cancelled), 2*time.Second, "cancel took too long")
+	took := time.Since(cancelled)
+	t.Logf("Upgrade returned %v after cancel", took)
+	assert.Less(t, took, 2*time.Second, "cancel took too long")
 	require.ErrorIs(t, err, context.Canceled)
 }
 
