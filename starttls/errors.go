@@ -96,6 +96,22 @@ func (e *Error) text() string {
 		b.WriteString(": ")
 		b.WriteString(strings.TrimPrefix(e.Kind.Error(), "starttls: "))
 	}
+	if reply, ok := e.Err.(*ReplyError); ok {
+		// The reply already names the protocol; say its kind (unless Kind
+		// did), then the command when the step does not name it, then
+		// what the peer said.
+		if e.Kind == nil {
+			b.WriteString(": ")
+			b.WriteString(strings.TrimPrefix(reply.Unwrap().Error(), "starttls: "))
+		}
+		b.WriteString(": ")
+		if reply.Command != "" && !EqualFold(reply.Command, string(e.Step)) {
+			b.WriteString(reply.Command)
+			b.WriteString(": ")
+		}
+		reply.body(&b)
+		return strings.TrimRight(b.String(), " ")
+	}
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(strings.TrimPrefix(e.Err.Error(), "starttls: "))
@@ -150,6 +166,12 @@ func (e *ReplyError) text() string {
 		b.WriteString("greeting")
 	}
 	b.WriteString(": ")
+	e.body(&b)
+	return strings.TrimRight(b.String(), " ")
+}
+
+// body writes the reply as the peer sent it: code or status, then text.
+func (e *ReplyError) body(b *strings.Builder) {
 	if e.Code != 0 {
 		b.WriteString(strconv.Itoa(e.Code))
 		b.WriteByte(' ')
@@ -159,7 +181,6 @@ func (e *ReplyError) text() string {
 		b.WriteByte(' ')
 	}
 	b.WriteString(e.Text)
-	return strings.TrimRight(b.String(), " ")
 }
 
 // Unwrap returns the kind, [ErrRefused] unless set otherwise.

@@ -117,7 +117,7 @@ func TestErrorStrings(t *testing.T) {
 		{"kind only", &starttls.Error{Protocol: "smtp", Step: starttls.StepDiscover, Kind: starttls.ErrNotOffered},
 			"starttls: smtp: discover: not offered"},
 		{"reply", &starttls.Error{Protocol: "smtp", Step: starttls.StepStartTLS, Err: reply},
-			"starttls: smtp: starttls: smtp: STARTTLS: 454 TLS not available"},
+			"starttls: smtp: starttls: refused: 454 TLS not available"},
 		{"kind and cause", &starttls.Error{Protocol: "pop3", Step: starttls.StepStartTLS, Kind: starttls.ErrInjectedData, Err: errors.New("3 bytes")},
 			"starttls: pop3: starttls: data injected before tls: 3 bytes"},
 		{"no protocol", &starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: io.ErrUnexpectedEOF},
