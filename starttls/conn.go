@@ -38,9 +38,10 @@ type Options struct {
 	// Transcript, when not nil, receives every line read or written through
 	// ReadLine and WriteLine, one per Write, prefixed "S: " for lines from
 	// the server and "C: " for lines from the client, with control
-	// characters escaped. Lines carrying credentials written with
-	// [Conn.WriteSecretLine] are recorded redacted. Zero means no
-	// transcript.
+	// characters escaped. Credentials are recorded redacted: the
+	// arguments of AUTH, PASS, APOP and IMAP LOGIN and AUTHENTICATE,
+	// whether read or written, and whole lines written with
+	// [Conn.WriteSecretLine] (SASL responses). Zero means no transcript.
 	Transcript io.Writer
 	// Server is true when this end is the server: lines read are then
 	// recorded as "C: " and lines written as "S: ". Zero means client.
@@ -374,27 +375,47 @@ func (c *Conn) record(written bool, line []byte, secret bool) {
 	if written != c.server {
 		prefix = "C: "
 	}
-	text := string(line)
-	if secret && bytes.IndexByte(line, ' ') < 0 {
-		// A bare SASL response (AUTH LOGIN's base64 user name and
-		// password) has no command word to keep.
-		text = "<redacted>"
+	var text string
+	if keep, ok := secretPrefix(line); ok {
+		text = string(line[:keep]) + " <redacted>"
 	} else if secret {
-		verb, _, _ := strings.Cut(text, " ")
-		if i := bytes.IndexByte(line, ' '); i >= 0 {
-			// An IMAP command starts with a tag: keep tag and verb.
-			if j := bytes.IndexByte(line[i+1:], ' '); j >= 0 && len(verb) > 0 && !isLetters(verb) {
-				verb = string(line[:i+1+j])
-			}
-		}
-		text = verb + " <redacted>"
+		// A line the caller marked secret that names no known command,
+		// such as a bare SASL response (base64 credentials).
+		text = "<redacted>"
+	} else {
+		text = string(line)
 	}
 	io.WriteString(c.transcript, prefix+Escape(text)+"\n")
 }
 
-func isLetters(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+// secretPrefix recognises a command that carries credentials, whichever
+// way it was read or written, and returns how much of it may be shown: the
+// verb (SMTP and POP3 AUTH, POP3 PASS and APOP) or the tag and verb (IMAP
+// LOGIN and AUTHENTICATE). A server's transcript then never records a
+// client's password, even one sent, against the rules, before TLS.
+func secretPrefix(line []byte) (keep int, ok bool) {
+	first, rest, _ := bytes.Cut(line, []byte(" "))
+	switch {
+	case equalFoldBytes(first, "AUTH"), equalFoldBytes(first, "PASS"), equalFoldBytes(first, "APOP"):
+		return len(first), true
+	}
+	second, _, _ := bytes.Cut(rest, []byte(" "))
+	if len(rest) > 0 && (equalFoldBytes(second, "LOGIN") || equalFoldBytes(second, "AUTHENTICATE")) {
+		return len(first) + 1 + len(second), true
+	}
+	return 0, false
+}
+
+func equalFoldBytes(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x := b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if x != s[i] {
 			return false
 		}
 	}

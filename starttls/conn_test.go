@@ -273,6 +273,31 @@ func TestTranscript(t *testing.T) {
 			assert.NotContains(t, tr.String(), "AGFsaWNl")
 		})
 	}
+	// A server's transcript records what the client sends: credentials
+	// are redacted there too, and so are plain WriteLine calls that carry
+	// them.
+	for _, tt := range []struct{ in, want string }{
+		{"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=\r\n", "C: AUTH <redacted>\n"},
+		{"pass hunter2\r\n", "C: pass <redacted>\n"},
+		{"APOP alice c4c9334bac560ecc979e58001b3e22fb\r\n", "C: APOP <redacted>\n"},
+		{"a1 login alice hunter2\r\n", "C: a1 login <redacted>\n"},
+		{"A AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjI=\r\n", "C: A AUTHENTICATE <redacted>\n"},
+		{"LOGIN hunter2\r\n", "C: LOGIN hunter2\n"}, // no tag: not an IMAP LOGIN
+	} {
+		t.Run("server read "+tt.want[3:8], func(t *testing.T) {
+			var tr bytes.Buffer
+			c := starttls.NewConn(newFakeConn(tt.in, 0), &starttls.Options{Transcript: &tr, Server: true})
+			_, err := c.ReadLine()
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, tr.String())
+		})
+	}
+	t.Run("plain write of a credential", func(t *testing.T) {
+		var tr bytes.Buffer
+		c := starttls.NewConn(newFakeConn("", 0), &starttls.Options{Transcript: &tr})
+		require.NoError(t, c.WriteLine("PASS hunter2"))
+		assert.Equal(t, "C: PASS <redacted>\n", tr.String())
+	})
 	t.Run("control characters escaped", func(t *testing.T) {
 		var tr bytes.Buffer
 		in := "220 \x1b[2J\x1b]0;owned\x07 \u202egnp.exe\xff\r\n"
