@@ -71,6 +71,28 @@ func seeds(tb testing.TB) [][]byte {
 		lf := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 		out = append(out, bytes.ReplaceAll(lf, []byte("\n"), []byte("\r\n")), lf)
 	}
+	// The replies real Postfix sent (golden captures): each run of S: lines
+	// between C: lines is one reply.
+	goldens, err := filepath.Glob(filepath.Join("testdata", "golden_*.txt"))
+	require.NoError(tb, err)
+	for _, name := range goldens {
+		data, err := os.ReadFile(name)
+		require.NoError(tb, err)
+		var reply []byte
+		for _, line := range strings.Split(string(data), "\n") {
+			if text, ok := strings.CutPrefix(line, "S: "); ok {
+				reply = append(append(reply, text...), '\r', '\n')
+				continue
+			}
+			if len(reply) > 0 {
+				out = append(out, reply)
+				reply = nil
+			}
+		}
+		if len(reply) > 0 {
+			out = append(out, reply)
+		}
+	}
 	for _, s := range []string{
 		"", "2", "250", "250\r\n", "250-\r\n250 \r\n", "250-a\r\n251 b\r\n", "250 a\rb\r\n",
 		"199 low\r\n", "600 high\r\n", "250+x\r\n", "250-STARTTLS\x00\r\n250 \xff\r\n",
