@@ -27,14 +27,24 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 		return nil, refusal("CAPA", r, starttls.ErrRefused)
 	}
 	// As ReadMultiline, but the lines are cut into an array on the stack.
-	var textBuf [1024]byte
-	var endBuf [32]int
+	var textBuf [256]byte
+	var endBuf [16]int
 	texts, ends, err := scanMultiline(c, textBuf[:0], endBuf[:0])
 	if err != nil {
 		return nil, err
 	}
+	return capaCapabilities(string(texts), ends)
+}
+
+// capaCapabilities makes the set of CAPA lines cut from all at ends into an
+// array on the stack. It is kept out of Discover so that the array takes
+// stack only once the reply is in, not during the wait for it: a goroutine
+// blocked on a CAPA reply keeps a small stack.
+//
+//go:noinline
+func capaCapabilities(all string, ends []int) (*starttls.Capabilities, error) {
 	var lineBuf [32]string
-	return capabilitiesFromLines(cutTexts(lineBuf[:0], string(texts), ends))
+	return capabilitiesFromLines(cutTexts(lineBuf[:0], all, ends))
 }
 
 // capabilitiesFromLines turns the unstuffed lines of a CAPA reply into a

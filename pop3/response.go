@@ -109,7 +109,7 @@ func ReadMultiline(c *starttls.Conn) ([]string, error) {
 	// The lines are gathered in one buffer (on the stack for a usual
 	// reply) and become one string that every line slices: two
 	// allocations, however many lines.
-	var textBuf [1024]byte
+	var textBuf [512]byte
 	var endBuf [32]int
 	texts, ends, err := scanMultiline(c, textBuf[:0], endBuf[:0])
 	if err != nil || len(ends) == 0 {

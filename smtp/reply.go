@@ -33,15 +33,19 @@ func ReadReply(c *starttls.Conn) (Reply, error) {
 	// The texts are gathered in one buffer (on the stack for a usual
 	// reply) and become one string that every line slices: two
 	// allocations per reply, however many lines.
-	var textBuf [1024]byte
+	var textBuf [512]byte
 	var endBuf [32]int
 	code, texts, ends, err := scanReply(c, textBuf[:0], endBuf[:0])
+	return replyOf(code, texts, ends), err
+}
+
+// replyOf is the Reply of a code and the texts gathered by scanReply.
+func replyOf(code int, texts []byte, ends []int) Reply {
 	r := Reply{Code: code}
 	if len(ends) > 0 {
-		r.Lines = make([]string, len(ends))
-		splitTexts(r.Lines[:0], string(texts), ends)
+		r.Lines = splitTexts(make([]string, 0, len(ends)), string(texts), ends)
 	}
-	return r, err
+	return r
 }
 
 // scanReply reads one reply as ReadReply does, appending the lines' texts
@@ -81,7 +85,7 @@ func splitTexts(lines []string, all string, ends []int) []string {
 // go-ahead costs no allocation and a greeting one. reply rebuilds the
 // Reply for an error.
 func readReplyHead(c *starttls.Conn, skip int) (code int, text string, err error) {
-	var headBuf [512]byte
+	var headBuf [256]byte
 	head := headBuf[:0]
 	n := 0
 	err = c.ReadResponse(func(line []byte) (bool, error) {
