@@ -1117,3 +1117,25 @@ func TestNilTLSConfig(t *testing.T) {
 	require.Error(t, err)
 	require.NoError(t, peer.Wait(), "the conn must be closed")
 }
+
+// TestInjectionLate: the forged lines come in a second write a moment after
+// the go-ahead, too late for the buffer check. The handshake reads them
+// where the server's first TLS record belongs, fails, and the failure is
+// reported as injected data, never as a session.
+func TestInjectionLate(t *testing.T) {
+	for _, injected := range []string{"250 AUTH PLAIN", "* CAPABILITY IMAP4rev1 AUTH=PLAIN", "+OK"} {
+		t.Run(injected, func(t *testing.T) {
+			pki := scripttest.NewPKI(t)
+			o := upgrade(t, pki, toGoAhead+`
+				!sleep 30ms
+				S: `+injected+`
+				!hold
+			`, setup{tcp: true})
+			requireFailed(t, o, "injected-data")
+			require.ErrorIs(t, o.err, starttls.ErrInjectedData)
+			require.ErrorIs(t, o.err, starttls.ErrHandshake)
+			assert.False(t, o.res.TLS)
+			require.NoError(t, o.peer.Wait())
+		})
+	}
+}

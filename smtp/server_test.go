@@ -345,9 +345,12 @@ func TestServerPipelinedSplitWrites(t *testing.T) {
 			text := string(got)
 			require.True(t, strings.HasPrefix(text, "220 mx.example.test ESMTP ready\r\n"), "got %q", text)
 			rest := strings.TrimPrefix(text, "220 mx.example.test ESMTP ready\r\n")
-			if errors.Is(r.err, starttls.ErrInjectedData) {
+			if !errors.Is(r.err, starttls.ErrHandshake) {
 				assert.Equal(t, smtp.ReplyPipelined+"\r\n", rest)
 			} else {
+				// The bytes came after the go-ahead: the handshake read
+				// them as its first record and failed, which the core
+				// reports as injected data too.
 				// The go-ahead, then at most a TLS alert: never a reply.
 				require.True(t, strings.HasPrefix(rest, smtp.ReplyGoAhead+"\r\n"), "got %q", rest)
 				alert := strings.TrimPrefix(rest, smtp.ReplyGoAhead+"\r\n")

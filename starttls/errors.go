@@ -311,10 +311,10 @@ func Kind(err error) string {
 		return "timeout"
 	case IsCertificate(err):
 		return "certificate"
-	case errors.Is(err, ErrHandshake):
-		return "handshake"
 	case errors.Is(err, ErrInjectedData):
 		return "injected-data"
+	case errors.Is(err, ErrHandshake):
+		return "handshake"
 	case errors.Is(err, ErrNotOffered):
 		return "not-offered"
 	case errors.Is(err, ErrPreauth):

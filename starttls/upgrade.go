@@ -113,7 +113,10 @@ type Result struct {
 //     ErrNotOffered (STARTTLS is not sent), Always sends it anyway,
 //     Opportunistic returns the plaintext session with Result.Plaintext;
 //  3. send STARTTLS and read the go-ahead (u.StartTLS);
-//  4. fail with ErrInjectedData if a single byte was buffered beyond it;
+//  4. fail with ErrInjectedData if a single byte was buffered beyond it
+//     (plaintext that arrives a moment later, where the server's first TLS
+//     record belongs, fails the handshake and is reported as
+//     ErrInjectedData too);
 //  5. run tls.Client on conn itself with a clone of cfg.TLSConfig and
 //     HandshakeContext;
 //  6. discover capabilities again inside TLS, forgetting all of step 1.
@@ -250,7 +253,7 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 			fmt.Errorf("%d bytes buffered behind the go-ahead", n))
 	}
 	c.Mark("-- TLS --")
-	tlsConn, err = up.handshake()
+	tlsConn, err = up.handshake(true)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +271,7 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 }
 
 func (up *upgrade) implicit() (*tls.Conn, error) {
-	tlsConn, err := up.handshake()
+	tlsConn, err := up.handshake(false)
 	if err != nil {
 		return nil, err
 	}
@@ -288,15 +291,49 @@ func (up *upgrade) implicit() (*tls.Conn, error) {
 	return tlsConn, nil
 }
 
-func (up *upgrade) handshake() (*tls.Conn, error) {
+// handshake runs the client handshake; afterGoAhead is true on the
+// STARTTLS path, where plaintext in place of the server's first record was
+// injected (in implicit mode it is a server that does not speak TLS).
+func (up *upgrade) handshake(afterGoAhead bool) (*tls.Conn, error) {
 	tlsConn := tls.Client(up.conn, up.cfg.TLSConfig.Clone())
 	if err := tlsConn.HandshakeContext(up.ctx); err != nil {
-		return nil, up.fail(StepHandshake, ErrHandshake, err)
+		kind := ErrHandshake
+		if afterGoAhead {
+			kind = handshakeKind(err)
+		}
+		return nil, up.fail(StepHandshake, kind, err)
 	}
 	up.res.TLS = true
 	up.res.State = tlsConn.ConnectionState()
 	return tlsConn, nil
 }
+
+// handshakeKind classifies a failed handshake. Plaintext where the peer's
+// first TLS record should be (crypto/tls's "first record does not look like
+// a TLS handshake", the one RecordHeaderError that carries the conn) is
+// injected data that arrived just too late for the buffer check: a forged
+// line sent a moment after the go-ahead, or a command pipelined behind
+// STARTTLS in a second write. It is reported as ErrInjectedData, still
+// wrapping ErrHandshake and the crypto/tls error. Any other failure is
+// ErrHandshake.
+func handshakeKind(err error) error {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil {
+		return errInjectedHandshake
+	}
+	return ErrHandshake
+}
+
+// errInjectedHandshake matches both ErrInjectedData and ErrHandshake.
+var errInjectedHandshake = &kindPair{ErrInjectedData, ErrHandshake}
+
+type kindPair [2]error
+
+func (k *kindPair) Error() string {
+	return "data injected before tls: plaintext where the first tls record belongs"
+}
+
+func (k *kindPair) Unwrap() []error { return k[:] }
 
 func (up *upgrade) fail(step Step, kind, err error) error {
 	return stepError(up.ctx, up.u.Protocol(), step, kind, err)
@@ -458,7 +495,7 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 	tlsConn := tls.Server(raw, sw.TLSConfig)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		tlsConn.Close()
-		return nil, stepError(ctx, sw.Protocol, StepHandshake, ErrHandshake, err)
+		return nil, stepError(ctx, sw.Protocol, StepHandshake, handshakeKind(err), err)
 	}
 	return c.handOver(tlsConn), nil
 }
