@@ -2,14 +2,11 @@ package imap_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
-	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,76 +22,23 @@ import (
 // tests replay them hermetically against the library's client and parser.
 
 // goldenDovecot says what each golden transcript must give.
-var goldenDovecot = []struct {
-	file   string
-	policy starttls.Policy
-	// err is the kind the upgrade fails with; nil for success.
-	err error
-	// keywords the capabilities must have, or not, before and after TLS
-	before, notBefore []string
-	after, notAfter   []string
-}{
-	{file: "golden_dovecot_imap_starttls.txt",
+var goldenDovecot = []scripttest.GoldenCase{
+	{File: "golden_dovecot_imap_starttls.txt",
 		// RFC 9051, Section 6.2.3: LOGINDISABLED until TLS.
-		before: []string{"IMAP4rev1", "STARTTLS", "LOGINDISABLED"}, notBefore: []string{"AUTH=PLAIN"},
-		after: []string{"IMAP4rev1", "AUTH=PLAIN"}, notAfter: []string{"STARTTLS", "LOGINDISABLED"}},
-	{file: "golden_dovecot_imaps_implicit.txt",
-		after: []string{"IMAP4rev1", "AUTH=PLAIN"}, notAfter: []string{"STARTTLS", "LOGINDISABLED"}},
-	{file: "golden_dovecot_imap_notls_required.txt", err: starttls.ErrNotOffered,
-		before: []string{"LOGINDISABLED"}, notBefore: []string{"STARTTLS"}},
-	{file: "golden_dovecot_imap_notls_always.txt", policy: starttls.Always, err: starttls.ErrRefused,
-		before: []string{"LOGINDISABLED"}, notBefore: []string{"STARTTLS"}},
+		Before: []string{"IMAP4rev1", "STARTTLS", "LOGINDISABLED"}, NotBefore: []string{"AUTH=PLAIN"},
+		After: []string{"IMAP4rev1", "AUTH=PLAIN"}, NotAfter: []string{"STARTTLS", "LOGINDISABLED"}},
+	{File: "golden_dovecot_imaps_implicit.txt",
+		After: []string{"IMAP4rev1", "AUTH=PLAIN"}, NotAfter: []string{"STARTTLS", "LOGINDISABLED"}},
+	{File: "golden_dovecot_imap_notls_required.txt", Err: starttls.ErrNotOffered,
+		Before: []string{"LOGINDISABLED"}, NotBefore: []string{"STARTTLS"}},
+	{File: "golden_dovecot_imap_notls_always.txt", Policy: starttls.Always, Err: starttls.ErrRefused,
+		Before: []string{"LOGINDISABLED"}, NotBefore: []string{"STARTTLS"}},
 }
-
-// goldenTranscript is a golden transcript read back: the script for
-// scripttest, and what the server said, split at the handshake.
-type goldenTranscript struct {
-	script   string
-	implicit bool     // the handshake comes first
-	tls      bool     // there is a handshake
-	lines    []string // the server's lines in order, tags made concrete
-	// before and after are the server's lines before and after !tls.
-	before, after []string
-}
-
-var goldenTag = regexp.MustCompile(`^\{(t[0-9]+)\}`)
 
 // readGoldenTranscript reads testdata/name.
-func readGoldenTranscript(t *testing.T, name string) goldenTranscript {
+func readGoldenTranscript(t *testing.T, name string) scripttest.Golden {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	g := goldenTranscript{script: string(data)}
-	seen := false
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case line == "!tls":
-			g.tls = true
-			g.implicit = !seen
-		case strings.HasPrefix(line, "S: "):
-			seen = true
-			text := strings.TrimPrefix(line, "S: ")
-			if strings.HasPrefix(text, `"`) {
-				raw, err := strconv.Unquote(text)
-				require.NoError(t, err, "%s: %s", name, line)
-				text = strings.TrimSuffix(raw, "\r\n")
-			}
-			text = goldenTag.ReplaceAllString(text, "$1")
-			g.lines = append(g.lines, text)
-			if g.tls {
-				g.after = append(g.after, text)
-			} else {
-				g.before = append(g.before, text)
-			}
-		case strings.HasPrefix(line, "C: "):
-			seen = true
-		default:
-			t.Fatalf("%s: unexpected line %q", name, line)
-		}
-	}
-	return g
+	return scripttest.LoadGolden(t, filepath.Join("testdata", name))
 }
 
 // goldenCapabilities returns the capability atoms of the first CAPABILITY
@@ -113,68 +57,35 @@ func goldenCapabilities(lines []string) []string {
 	return nil
 }
 
+// goldenClient is imap.Upgrade and what its Result must say, for
+// scripttest.ReplayGolden.
+var goldenClient = scripttest.GoldenClient{
+	Upgrade: func(ctx context.Context, conn net.Conn, cfg *tls.Config, policy starttls.Policy, mode starttls.Mode) (*tls.Conn, *starttls.Result, error) {
+		return imap.Upgrade(ctx, conn, &imap.Options{TLSConfig: cfg, Policy: policy, Mode: mode})
+	},
+	Greeting: func(t *testing.T, first string) string {
+		greeting, ok := strings.CutPrefix(first, "* OK ")
+		require.True(t, ok, "greeting %q", first)
+		return greeting
+	},
+	Before: func(g scripttest.Golden) []string { return goldenCapabilities(g.Before) },
+	// After TLS the list comes from the CAPABILITY command, never from the
+	// greeting's code (in implicit mode both are inside TLS; the command's
+	// answer wins).
+	After: func(g scripttest.Golden) []string {
+		var afterCaps []string
+		for _, l := range g.After {
+			if rest, ok := strings.CutPrefix(l, "* CAPABILITY "); ok {
+				afterCaps = strings.Fields(rest)
+			}
+		}
+		return afterCaps
+	},
+}
+
 // TestGoldenDovecot replays each golden transcript against imap.Upgrade.
 func TestGoldenDovecot(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	for _, tt := range goldenDovecot {
-		t.Run(tt.file, func(t *testing.T) {
-			g := readGoldenTranscript(t, tt.file)
-			conn, peer := scripttest.Pipe(t, g.script, &scripttest.Options{TLSConfig: pki.Server()})
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			mode := starttls.StartTLS
-			if g.implicit {
-				mode = starttls.Implicit
-			}
-			tc, res, err := imap.Upgrade(ctx, conn, &imap.Options{
-				TLSConfig: pki.Client(scripttest.TestName), Policy: tt.policy, Mode: mode,
-			})
-			if tc != nil {
-				defer tc.Close()
-			}
-			if tt.err != nil {
-				require.ErrorIs(t, err, tt.err)
-				assert.False(t, res.TLS)
-			} else {
-				require.NoError(t, err)
-				assert.True(t, res.TLS)
-			}
-			require.NoError(t, peer.Wait(), "the client must say exactly what the real one said")
-
-			greeting, ok := strings.CutPrefix(g.lines[0], "* OK ")
-			require.True(t, ok, "greeting %q", g.lines[0])
-			assert.Equal(t, greeting, res.Greeting)
-			if g.implicit {
-				assert.Nil(t, res.Before)
-			} else {
-				assert.Equal(t, goldenCapabilities(g.before), res.Before.List(), "capabilities before TLS")
-				for _, k := range tt.before {
-					assert.True(t, res.Before.Has(k), "before TLS: want %s in %v", k, res.Before.List())
-				}
-				for _, k := range tt.notBefore {
-					assert.False(t, res.Before.Has(k), "before TLS: want no %s in %v", k, res.Before.List())
-				}
-			}
-			if tt.err == nil {
-				// After TLS the list comes from the CAPABILITY command,
-				// never from the greeting's code (in implicit mode both
-				// are inside TLS; the command's answer wins).
-				var afterCaps []string
-				for _, l := range g.after {
-					if rest, ok := strings.CutPrefix(l, "* CAPABILITY "); ok {
-						afterCaps = strings.Fields(rest)
-					}
-				}
-				assert.Equal(t, afterCaps, res.After.List(), "capabilities after TLS")
-				for _, k := range tt.after {
-					assert.True(t, res.After.Has(k), "after TLS: want %s in %v", k, res.After.List())
-				}
-				for _, k := range tt.notAfter {
-					assert.False(t, res.After.Has(k), "after TLS: want no %s in %v", k, res.After.List())
-				}
-			}
-		})
-	}
+	scripttest.ReplayGolden(t, goldenClient, goldenDovecot)
 }
 
 // TestGoldenDovecotResponses feeds every line Dovecot sent, back to back,
@@ -182,40 +93,29 @@ func TestGoldenDovecot(t *testing.T) {
 // completing one of the client's tags.
 func TestGoldenDovecotResponses(t *testing.T) {
 	for _, tt := range goldenDovecot {
-		t.Run(tt.file, func(t *testing.T) {
-			g := readGoldenTranscript(t, tt.file)
-			var wire strings.Builder
-			for _, l := range g.lines {
-				wire.WriteString(l + "\r\n")
-			}
-			client, server := net.Pipe()
-			defer client.Close()
-			go func() {
-				defer server.Close()
-				server.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				server.Write([]byte(wire.String()))
-			}()
-			client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		t.Run(tt.File, func(t *testing.T) {
+			g := readGoldenTranscript(t, tt.File)
+			client := scripttest.Feed(t, g.Wire())
 			c := starttls.NewConn(client, nil)
 			var got []*imap.Response
 			err := imap.ReadResponses(c, 0, func(r *imap.Response) (bool, error) {
 				got = append(got, r)
-				return len(got) < len(g.lines), nil
+				return len(got) < len(g.Lines), nil
 			})
 			require.NoError(t, err)
-			require.Len(t, got, len(g.lines))
+			require.Len(t, got, len(g.Lines))
 			for i, r := range got {
 				switch {
 				case r.Tag == "*" && r.Status != "":
-					assert.Contains(t, []string{"OK", "PREAUTH", "BYE", "NO", "BAD"}, r.Status, "line %q", g.lines[i])
+					assert.Contains(t, []string{"OK", "PREAUTH", "BYE", "NO", "BAD"}, r.Status, "line %q", g.Lines[i])
 				case r.Tag == "*":
-					assert.Equal(t, "CAPABILITY", r.Name, "line %q", g.lines[i])
+					assert.Equal(t, "CAPABILITY", r.Name, "line %q", g.Lines[i])
 					caps, err := imap.ParseCapabilities(r.Args)
 					require.NoError(t, err)
 					assert.Equal(t, strings.Fields(r.Args), caps.List())
 				default:
-					assert.Regexp(t, `^t[0-9]+$`, r.Tag, "line %q", g.lines[i])
-					assert.Contains(t, []string{"OK", "NO", "BAD"}, r.Status, "line %q", g.lines[i])
+					assert.Regexp(t, `^t[0-9]+$`, r.Tag, "line %q", g.Lines[i])
+					assert.Contains(t, []string{"OK", "NO", "BAD"}, r.Status, "line %q", g.Lines[i])
 				}
 			}
 		})
@@ -225,11 +125,5 @@ func TestGoldenDovecotResponses(t *testing.T) {
 // TestGoldenDovecotFiles keeps the table and testdata in step: a new
 // capture must come with its expectations.
 func TestGoldenDovecotFiles(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "golden_*"))
-	require.NoError(t, err)
-	var want []string
-	for _, tt := range goldenDovecot {
-		want = append(want, filepath.Join("testdata", tt.file))
-	}
-	assert.ElementsMatch(t, want, files)
+	scripttest.CheckGoldenFiles(t, goldenDovecot)
 }
