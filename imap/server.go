@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -616,15 +613,9 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	if s == nil {
 		s = &Server{}
 	}
-	f := &srvFront{s: s, ctx: ctx, raw: conn, c: s.Options.NewServerConn(conn), host: s.Options.HostnameOrDefault()}
-	f.watch()
-	defer func() {
-		f.release()
-		if err != nil {
-			conn.Close()
-		}
-	}()
-	return f.run()
+	f := starttls.NewFront(ctx, conn, "imap", &s.Options)
+	defer func() { f.Finish(err) }()
+	return s.run(f, s.Options.HostnameOrDefault())
 }
 
 // Bounds of the literals a client may send to the front unasked: nothing
@@ -635,186 +626,76 @@ const (
 	srvFrontMaxLiterals = 4
 )
 
-// srvFront is one run of a Server's pre-TLS dialogue.
-type srvFront struct {
-	s    *Server
-	ctx  context.Context
-	raw  net.Conn
-	c    *starttls.Conn
-	host string
-
-	mu       sync.Mutex
-	released bool
-	stop     func() bool
-}
-
-// srvLongAgo is a deadline in the past, which interrupts blocked I/O.
-var srvLongAgo = time.Unix(1, 0)
-
-// watch interrupts blocked I/O on the conn when ctx ends. The loop sets
-// per-command deadlines itself, which starttls.WatchContext's deadline
-// would be overwritten by.
-func (f *srvFront) watch() {
-	f.stop = context.AfterFunc(f.ctx, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if !f.released {
-			f.raw.SetDeadline(srvLongAgo)
-		}
-	})
-}
-
-func (f *srvFront) release() {
-	f.stop()
-	f.mu.Lock()
-	f.released = true
-	f.mu.Unlock()
-	f.raw.SetDeadline(time.Time{})
-}
-
-// arm sets the deadline for the next command and its reply: the idle
-// timeout, or ctx's deadline when sooner. It checks ctx after setting it,
-// so that a cancellation racing with it is not lost.
-func (f *srvFront) arm() error {
-	d := time.Now().Add(f.s.Options.IdleTimeoutOrDefault())
-	if cd, ok := f.ctx.Deadline(); ok && cd.Before(d) {
-		d = cd
+// run is the IMAP dialogue of one front; f holds the context, deadlines,
+// error count and transition.
+func (s *Server) run(f *starttls.Front, host string) (*starttls.Conn, error) {
+	if err := f.Start(); err != nil {
+		return nil, err
 	}
-	f.raw.SetDeadline(d)
-	return f.ctx.Err()
-}
-
-// ctxErr returns ctx's error, or context.DeadlineExceeded once its deadline
-// has passed even if its timer has not fired yet: the conn's deadline, set
-// from it, may fire first.
-func (f *srvFront) ctxErr() error {
-	if err := f.ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := f.ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-func (f *srvFront) fail(kind, err error) error {
-	if err != nil {
-		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		if ctxErr := f.ctxErr(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			err = fmt.Errorf("%w: %w", ctxErr, err)
-		}
-	}
-	return &starttls.Error{Protocol: "imap", Step: starttls.StepCommand, Kind: kind, Err: err}
-}
-
-// bye writes a "* BYE" line on the way out, best effort: the connection is
-// closed after it whatever happens.
-func (f *srvFront) bye(text string) {
-	f.c.WriteLine("* BYE " + text)
-}
-
-func (f *srvFront) run() (*starttls.Conn, error) {
-	if f.s.Options.TLSConfig == nil {
-		return nil, &starttls.Error{Protocol: "imap", Step: starttls.StepConnect, Err: errors.New("nil TLSConfig")}
-	}
-	if err := f.arm(); err != nil {
-		return nil, f.fail(nil, err)
-	}
-	caps := strings.Join(Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}).List(), " ")
+	caps := strings.Join(Capabilities(&CapabilityOptions{Extensions: s.Extensions}).List(), " ")
 	// RFC 9051, Section 7.1.1: a greeting may carry the capabilities in a
 	// response code, which saves the client a round trip before STARTTLS.
-	if err := f.c.WriteLine("* OK [CAPABILITY " + caps + "] " + f.host + " ready"); err != nil {
-		return nil, f.fail(nil, err)
+	if err := f.WriteLine("* OK [CAPABILITY " + caps + "] " + host + " ready"); err != nil {
+		return nil, err
 	}
-	refused := 0
-	maxErrors := f.s.Options.MaxErrorsOrDefault()
 	for {
-		if err := f.arm(); err != nil {
-			return nil, f.fail(nil, err)
+		if err := f.Arm(); err != nil {
+			return nil, err
 		}
-		cmd, err := ReadCommand(f.c, &CommandOptions{MaxLiteral: srvFrontMaxLiteral, MaxLiterals: srvFrontMaxLiterals})
+		cmd, err := ReadCommand(f.Conn(), &CommandOptions{MaxLiteral: srvFrontMaxLiteral, MaxLiterals: srvFrontMaxLiterals})
 		var cerr *CommandError
 		switch {
 		case errors.As(err, &cerr) && cerr.Close:
 			if errors.Is(cerr, starttls.ErrTooLarge) {
+				bye := "* BYE Literal too large"
 				if cerr.Name == "" {
-					f.bye("Command line too long")
-				} else {
-					f.bye("Literal too large")
+					bye = "* BYE Command line too long"
 				}
-				return nil, f.fail(starttls.ErrTooLarge, cerr.Err)
+				return nil, f.Leave(starttls.ErrTooLarge, cerr.Err, bye)
 			}
-			f.bye("Protocol error")
-			return nil, f.fail(starttls.ErrProtocol, cerr.Err)
+			return nil, f.Leave(starttls.ErrProtocol, cerr.Err, "* BYE Protocol error")
 		case errors.As(err, &cerr):
 			// The command could not be read whole: answer by name as if it
 			// had arguments, which no command answered here may have.
 			cmd = &Command{Tag: cerr.Tag, Name: cerr.Name, Args: []string{""}}
-		case errors.Is(err, os.ErrDeadlineExceeded) && f.ctxErr() == nil:
+		case f.Idle(err):
 			// RFC 9051, Section 7.1.5: the server may close an idle
 			// session after an untagged BYE.
-			f.raw.SetWriteDeadline(time.Now().Add(time.Second))
-			f.bye("Autologout; idle for too long")
-			return nil, f.fail(nil, err)
+			return nil, f.Leave(nil, err, "* BYE Autologout; idle for too long")
 		case err != nil:
-			return nil, f.fail(nil, err)
+			return nil, f.Fail(nil, err)
 		}
 		var reply []string
+		refused := true
 		switch {
 		case cmd.Tag == "":
 			reply = []string{"* BAD Invalid tag"}
-			refused++
 		case cmd.Name == "":
 			reply = []string{cmd.Tag + " BAD Missing or invalid command name"}
-			refused++
 		case cmd.Name == "STARTTLS" && len(cmd.Args) == 0:
-			return f.startTLS(cmd.Tag)
+			return f.Upgrade(cmd.Tag+" OK "+TextGoAhead, cmd.Tag+" BAD "+TextPipelined)
 		case (cmd.Name == "STARTTLS" || cmd.Name == "CAPABILITY" || cmd.Name == "NOOP" || cmd.Name == "LOGOUT") &&
 			len(cmd.Args) > 0:
 			reply = []string{cmd.Tag + " BAD " + cmd.Name + " takes no arguments"}
-			refused++
 		case cmd.Name == "CAPABILITY":
-			reply = []string{"* CAPABILITY " + caps, cmd.Tag + " OK CAPABILITY completed"}
+			reply, refused = []string{"* CAPABILITY " + caps, cmd.Tag + " OK CAPABILITY completed"}, false
 		case cmd.Name == "NOOP":
-			reply = []string{cmd.Tag + " OK NOOP completed"}
+			reply, refused = []string{cmd.Tag + " OK NOOP completed"}, false
 		case cmd.Name == "LOGOUT":
 			// RFC 9051, Section 6.1.3: BYE, then the tagged OK.
-			f.bye(f.host + " logging out")
-			f.c.WriteLine(cmd.Tag + " OK LOGOUT completed")
-			return nil, f.fail(starttls.ErrQuit, nil)
+			return nil, f.Leave(starttls.ErrQuit, nil, "* BYE "+host+" logging out", cmd.Tag+" OK LOGOUT completed")
 		case cmd.Name == "LOGIN" || cmd.Name == "AUTHENTICATE":
 			reply = []string{cmd.Tag + " NO " + TextPrivacyRequired}
-			refused++
 		default:
 			reply = []string{cmd.Tag + " BAD " + TextTLSRequired}
-			refused++
 		}
-		if refused > maxErrors {
-			f.bye("Too many invalid commands")
-			return nil, f.fail(starttls.ErrProtocol, fmt.Errorf("more than %d refused commands before tls", maxErrors))
+		if refused && f.Refused() {
+			return nil, f.TooManyErrors("* BYE Too many invalid commands")
 		}
 		for _, l := range reply {
-			if err := f.c.WriteLine(l); err != nil {
-				return nil, f.fail(nil, err)
+			if err := f.WriteLine(l); err != nil {
+				return nil, err
 			}
 		}
 	}
-}
-
-// startTLS hands over to the core transition, with the handshake bounded by
-// HandshakeTimeout.
-func (f *srvFront) startTLS(tag string) (*starttls.Conn, error) {
-	// The core watches its own context; the front's deadline must not cut
-	// the handshake short, nor the front's watch fire inside it.
-	f.release()
-	ctx, cancel := context.WithTimeout(f.ctx, f.s.Options.HandshakeTimeoutOrDefault())
-	defer cancel()
-	return starttls.ServerUpgrade(ctx, f.c, &starttls.ServerSwitch{
-		Protocol:  "imap",
-		GoAhead:   tag + " OK " + TextGoAhead,
-		Refusal:   tag + " BAD " + TextPipelined,
-		TLSConfig: f.s.Options.TLSConfig,
-	})
 }

@@ -3,13 +3,8 @@ package pop3
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
-	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -286,178 +281,67 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	if s == nil {
 		s = &Server{}
 	}
-	f := &srvFront{s: s, ctx: ctx, raw: conn, c: s.Options.NewServerConn(conn), host: s.Options.HostnameOrDefault()}
-	f.watch()
-	defer func() {
-		f.release()
-		if err != nil {
-			conn.Close()
-		}
-	}()
-	return f.run()
+	f := starttls.NewFront(ctx, conn, "pop3", &s.Options)
+	defer func() { f.Finish(err) }()
+	return s.run(f, s.Options.HostnameOrDefault())
 }
 
-// srvFront is one run of a Server's pre-TLS dialogue.
-type srvFront struct {
-	s    *Server
-	ctx  context.Context
-	raw  net.Conn
-	c    *starttls.Conn
-	host string
-
-	mu       sync.Mutex
-	released bool
-	stop     func() bool
-}
-
-// srvLongAgo is a deadline in the past, which interrupts blocked I/O.
-var srvLongAgo = time.Unix(1, 0)
-
-// watch interrupts blocked I/O on the conn when ctx ends. The loop sets
-// per-command deadlines itself, which would overwrite the deadline of
-// starttls.WatchContext.
-func (f *srvFront) watch() {
-	f.stop = context.AfterFunc(f.ctx, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if !f.released {
-			f.raw.SetDeadline(srvLongAgo)
-		}
-	})
-}
-
-func (f *srvFront) release() {
-	f.stop()
-	f.mu.Lock()
-	f.released = true
-	f.mu.Unlock()
-	f.raw.SetDeadline(time.Time{})
-}
-
-// arm sets the deadline for the next command and its reply: the idle
-// timeout, or ctx's deadline when sooner. It checks ctx after setting it,
-// so that a cancellation racing with it is not lost.
-func (f *srvFront) arm() error {
-	d := time.Now().Add(f.s.Options.IdleTimeoutOrDefault())
-	if cd, ok := f.ctx.Deadline(); ok && cd.Before(d) {
-		d = cd
-	}
-	f.raw.SetDeadline(d)
-	return f.ctx.Err()
-}
-
-// ctxErr returns ctx's error, or context.DeadlineExceeded once its deadline
-// has passed even if its timer has not fired yet: the conn's deadline, set
-// from it, may fire first.
-func (f *srvFront) ctxErr() error {
-	if err := f.ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := f.ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-func (f *srvFront) fail(kind, err error) error {
-	if err != nil {
-		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		if ctxErr := f.ctxErr(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			err = fmt.Errorf("%w: %w", ctxErr, err)
-		}
-	}
-	return &starttls.Error{Protocol: "pop3", Step: starttls.StepCommand, Kind: kind, Err: err}
-}
-
-func (f *srvFront) run() (*starttls.Conn, error) {
-	if f.s.Options.TLSConfig == nil {
-		return nil, &starttls.Error{Protocol: "pop3", Step: starttls.StepConnect, Err: errors.New("nil TLSConfig")}
-	}
-	if err := f.arm(); err != nil {
-		return nil, f.fail(nil, err)
+// run is the POP3 dialogue of one front; f holds the context, deadlines,
+// error count and transition.
+func (s *Server) run(f *starttls.Front, host string) (*starttls.Conn, error) {
+	if err := f.Start(); err != nil {
+		return nil, err
 	}
 	// RFC 1939, Section 4: the greeting opens the AUTHORIZATION state. No
 	// APOP timestamp: APOP is refused before TLS, and nothing said before
 	// TLS may be relied on after it.
-	if err := f.c.WriteLine("+OK " + f.host + " POP3 ready"); err != nil {
-		return nil, f.fail(nil, err)
+	if err := f.WriteLine("+OK " + host + " POP3 ready"); err != nil {
+		return nil, err
 	}
-	caps := Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}).List()
-	refused := 0
-	maxErrors := f.s.Options.MaxErrorsOrDefault()
+	caps := Capabilities(&CapabilityOptions{Extensions: s.Extensions}).List()
 	for {
-		if err := f.arm(); err != nil {
-			return nil, f.fail(nil, err)
-		}
-		line, err := f.c.ReadLine()
+		line, err := f.ReadLine()
 		if err != nil {
-			switch {
-			case errors.Is(err, starttls.ErrTooLarge):
-				f.c.WriteLine(ReplyLineTooLong)
-				return nil, f.fail(starttls.ErrTooLarge, err)
-			case errors.Is(err, os.ErrDeadlineExceeded) && f.ctxErr() == nil:
-				// RFC 1939, Section 3: an idle client is logged out by
-				// closing the connection, without a response.
+			if errors.Is(err, starttls.ErrTooLarge) {
+				return nil, f.Leave(starttls.ErrTooLarge, err, ReplyLineTooLong)
 			}
-			return nil, f.fail(nil, err)
+			// RFC 1939, Section 3: an idle client is logged out by closing
+			// the connection, without a response.
+			return nil, f.Fail(nil, err)
 		}
 		cmd, perr := ParseCommand(string(line))
 		var reply string
+		refused := true
 		switch {
 		case perr != nil:
 			reply = "-ERR Invalid command"
-			refused++
 		case cmd.Name == "STLS" && cmd.Rest == "":
-			return f.startTLS()
+			return f.Upgrade(ReplyGoAhead, ReplyPipelined)
 		case cmd.Name == "STLS":
 			reply = ReplySTLSSyntax
-			refused++
 		case (cmd.Name == "CAPA" || cmd.Name == "NOOP" || cmd.Name == "QUIT") && cmd.Rest != "":
 			reply = "-ERR " + cmd.Name + " takes no arguments"
-			refused++
 		case cmd.Name == "CAPA":
 			// RFC 2449, Section 5.
-			if err := WriteMultiline(f.c, "+OK Capability list follows", caps); err != nil {
-				return nil, f.fail(nil, err)
+			if err := WriteMultiline(f.Conn(), "+OK Capability list follows", caps); err != nil {
+				return nil, f.Fail(nil, err)
 			}
 			continue
 		case cmd.Name == "NOOP":
-			reply = "+OK"
+			reply, refused = "+OK", false
 		case cmd.Name == "QUIT":
 			// RFC 1939, Section 4: QUIT in the AUTHORIZATION state.
-			f.c.WriteLine("+OK " + f.host + " POP3 server signing off")
-			return nil, f.fail(starttls.ErrQuit, nil)
+			return nil, f.Leave(starttls.ErrQuit, nil, "+OK "+host+" POP3 server signing off")
 		case cmd.Name == "USER" || cmd.Name == "PASS" || cmd.Name == "APOP" || cmd.Name == "AUTH":
 			reply = ReplyAuthTLSRequired
-			refused++
 		default:
 			reply = ReplyTLSRequired
-			refused++
 		}
-		if refused > maxErrors {
-			f.c.WriteLine("-ERR Too many errors, closing connection")
-			return nil, f.fail(starttls.ErrProtocol, fmt.Errorf("more than %d refused commands before tls", maxErrors))
+		if refused && f.Refused() {
+			return nil, f.TooManyErrors("-ERR Too many errors, closing connection")
 		}
-		if err := f.c.WriteLine(reply); err != nil {
-			return nil, f.fail(nil, err)
+		if err := f.WriteLine(reply); err != nil {
+			return nil, err
 		}
 	}
-}
-
-// startTLS hands over to the core transition, with the handshake bounded by
-// HandshakeTimeout.
-func (f *srvFront) startTLS() (*starttls.Conn, error) {
-	// The core watches its own context; the front's deadline must not cut
-	// the handshake short, nor the front's watch fire inside it.
-	f.release()
-	ctx, cancel := context.WithTimeout(f.ctx, f.s.Options.HandshakeTimeoutOrDefault())
-	defer cancel()
-	return starttls.ServerUpgrade(ctx, f.c, &starttls.ServerSwitch{
-		Protocol:  "pop3",
-		GoAhead:   ReplyGoAhead,
-		Refusal:   ReplyPipelined,
-		TLSConfig: f.s.Options.TLSConfig,
-	})
 }

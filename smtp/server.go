@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -210,217 +206,101 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	if s == nil {
 		s = &Server{}
 	}
-	f := &front{s: s, ctx: ctx, raw: conn, c: s.Options.NewServerConn(conn), host: s.Options.HostnameOrDefault()}
-	f.watch()
-	defer func() {
-		f.release()
-		if err != nil {
-			conn.Close()
-		}
-	}()
+	f := &front{Front: starttls.NewFront(ctx, conn, s.Protocol(), &s.Options), s: s, host: s.Options.HostnameOrDefault()}
+	defer func() { f.Finish(err) }()
 	return f.run()
 }
 
-// front is one run of a Server's pre-TLS dialogue.
+// front is one run of a Server's pre-TLS dialogue; the core's Front holds
+// the context, deadlines, error count and transition.
 type front struct {
+	*starttls.Front
 	s    *Server
-	ctx  context.Context
-	raw  net.Conn
-	c    *starttls.Conn
 	host string
-
-	mu       sync.Mutex
-	released bool
-	stop     func() bool
-}
-
-// aLongTimeAgo is a deadline in the past, which interrupts blocked I/O.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// watch interrupts blocked I/O on the conn when ctx ends. The per-command
-// deadlines are set by the loop itself, so this does not use
-// starttls.WatchContext, whose deadline the loop would overwrite.
-func (f *front) watch() {
-	f.stop = context.AfterFunc(f.ctx, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if !f.released {
-			f.raw.SetDeadline(aLongTimeAgo)
-		}
-	})
-}
-
-func (f *front) release() {
-	f.stop()
-	f.mu.Lock()
-	f.released = true
-	f.mu.Unlock()
-	f.raw.SetDeadline(time.Time{})
-}
-
-// arm sets the deadline for the next command and its reply: the idle
-// timeout, or ctx's deadline when sooner. It checks ctx after setting it, so
-// that a cancellation racing with it is not lost.
-func (f *front) arm() error {
-	d := time.Now().Add(f.s.Options.IdleTimeoutOrDefault())
-	if cd, ok := f.ctx.Deadline(); ok && cd.Before(d) {
-		d = cd
-	}
-	f.raw.SetDeadline(d)
-	return f.ctx.Err()
-}
-
-// ctxErr returns ctx's error, or context.DeadlineExceeded once its deadline
-// has passed even if its timer has not fired yet: the conn's deadline, set
-// from it, may fire first.
-func (f *front) ctxErr() error {
-	if err := f.ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := f.ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-func (f *front) fail(kind, err error) error {
-	if err != nil {
-		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		if ctxErr := f.ctxErr(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			err = fmt.Errorf("%w: %w", ctxErr, err)
-		}
-	}
-	return &starttls.Error{Protocol: f.s.Protocol(), Step: starttls.StepCommand, Kind: kind, Err: err}
 }
 
 // reply writes a reply; a failed write ends the front.
 func (f *front) reply(code int, texts ...string) error {
-	if err := WriteReply(f.c, code, texts...); err != nil {
-		return f.fail(nil, err)
-	}
-	return nil
-}
-
-func (f *front) line(l string) error {
-	if err := f.c.WriteLine(l); err != nil {
-		return f.fail(nil, err)
+	if err := WriteReply(f.Conn(), code, texts...); err != nil {
+		return f.Fail(nil, err)
 	}
 	return nil
 }
 
 func (f *front) run() (*starttls.Conn, error) {
-	if f.s.Options.TLSConfig == nil {
-		return nil, &starttls.Error{Protocol: f.s.Protocol(), Step: starttls.StepConnect, Err: errors.New("nil TLSConfig")}
-	}
-	if err := f.arm(); err != nil {
-		return nil, f.fail(nil, err)
+	if err := f.Start(); err != nil {
+		return nil, err
 	}
 	kind := "ESMTP"
+	greet := "EHLO"
 	if f.s.LMTP {
-		kind = "LMTP"
+		kind, greet = "LMTP", "LHLO"
 	}
 	// RFC 5321, Section 4.3.2: the 220 greeting opens the session.
 	if err := f.reply(220, f.host+" "+kind+" ready"); err != nil {
 		return nil, err
 	}
-	refused := 0
-	maxErrors := f.s.Options.MaxErrorsOrDefault()
+	tooMany := "421 4.7.0 " + f.host + " Too many errors, closing connection"
 	for {
-		if err := f.arm(); err != nil {
-			return nil, f.fail(nil, err)
-		}
-		raw, err := f.c.ReadLine()
+		raw, err := f.ReadLine()
 		if err != nil {
 			switch {
 			case errors.Is(err, starttls.ErrTooLarge):
-				f.line(ReplyLineTooLong)
-				return nil, f.fail(starttls.ErrTooLarge, err)
-			case errors.Is(err, os.ErrDeadlineExceeded) && f.ctxErr() == nil:
+				return nil, f.Leave(starttls.ErrTooLarge, err, ReplyLineTooLong)
+			case f.Idle(err):
 				// RFC 5321, Section 4.5.3.2.7: the server may close an
 				// idle session, with a 421 (Section 3.8).
-				f.raw.SetWriteDeadline(time.Now().Add(time.Second))
-				f.line("421 4.4.2 " + f.host + " Idle timeout, closing connection")
+				return nil, f.Leave(nil, err, "421 4.4.2 "+f.host+" Idle timeout, closing connection")
 			}
-			return nil, f.fail(nil, err)
+			return nil, f.Fail(nil, err)
 		}
 		verb, arg, _ := strings.Cut(string(raw), " ")
 		verb = asciiUpper(verb)
 		arg = strings.TrimSpace(arg)
-		greet := "EHLO"
-		if f.s.LMTP {
-			greet = "LHLO"
-		}
+		over := false
 		switch {
 		case verb == greet:
 			if arg == "" {
 				// RFC 5321, Section 4.1.1.1: the domain is required.
-				err = f.line("501 5.5.4 Syntax: " + greet + " hostname")
-				refused++
+				err = f.WriteLine("501 5.5.4 Syntax: " + greet + " hostname")
+				over = f.Refused()
 				break
 			}
 			lines := append([]string{f.host}, Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}).List()...)
 			err = f.reply(250, lines...)
 		case verb == "HELO" && !f.s.LMTP:
 			if arg == "" {
-				err = f.line("501 5.5.4 Syntax: HELO hostname")
-				refused++
+				err = f.WriteLine("501 5.5.4 Syntax: HELO hostname")
+				over = f.Refused()
 				break
 			}
 			err = f.reply(250, f.host)
 		case (verb == "HELO" || verb == "EHLO") && f.s.LMTP:
 			// RFC 2033, Section 4.1: an LMTP session opens with LHLO.
-			err = f.line("500 5.5.1 LMTP: use LHLO")
-			refused++
-		case verb == "NOOP":
-			err = f.line("250 2.0.0 OK")
-		case verb == "RSET":
-			err = f.line("250 2.0.0 OK")
+			err = f.WriteLine("500 5.5.1 LMTP: use LHLO")
+			over = f.Refused()
+		case verb == "NOOP", verb == "RSET":
+			err = f.WriteLine("250 2.0.0 OK")
 		case verb == "QUIT":
-			f.line("221 2.0.0 " + f.host + " closing connection")
-			return nil, f.fail(starttls.ErrQuit, nil)
+			return nil, f.Leave(starttls.ErrQuit, nil, "221 2.0.0 "+f.host+" closing connection")
 		case verb == "STARTTLS" && arg != "":
-			err = f.line(ReplyStartTLSSyntax)
-			refused++
+			err = f.WriteLine(ReplyStartTLSSyntax)
+			over = f.Refused()
 		case verb == "STARTTLS":
-			return f.startTLS()
+			return f.Upgrade(ReplyGoAhead, ReplyPipelined)
 		default:
-			refused++
-			if refused > maxErrors {
-				f.line("421 4.7.0 " + f.host + " Too many errors, closing connection")
-				return nil, f.fail(starttls.ErrProtocol, fmt.Errorf("more than %d refused commands before tls", maxErrors))
+			if f.Refused() {
+				return nil, f.TooManyErrors(tooMany)
 			}
-			err = f.line(ReplyTLSRequired)
+			err = f.WriteLine(ReplyTLSRequired)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if refused > maxErrors {
-			f.line("421 4.7.0 " + f.host + " Too many errors, closing connection")
-			return nil, f.fail(starttls.ErrProtocol, fmt.Errorf("more than %d refused commands before tls", maxErrors))
+		if over {
+			return nil, f.TooManyErrors(tooMany)
 		}
 	}
-}
-
-// startTLS hands over to the core transition, with the handshake bounded by
-// HandshakeTimeout.
-func (f *front) startTLS() (*starttls.Conn, error) {
-	// The core watches its own context; the front's deadline must not cut
-	// the handshake short, nor the front's watch fire inside it.
-	f.release()
-	ctx, cancel := context.WithTimeout(f.ctx, f.s.Options.HandshakeTimeoutOrDefault())
-	defer cancel()
-	tc, err := starttls.ServerUpgrade(ctx, f.c, &starttls.ServerSwitch{
-		Protocol:  f.s.Protocol(),
-		GoAhead:   ReplyGoAhead,
-		Refusal:   ReplyPipelined,
-		TLSConfig: f.s.Options.TLSConfig,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return tc, nil
 }
 
 // asciiUpper upper-cases ASCII letters only: strings.ToUpper would turn a
