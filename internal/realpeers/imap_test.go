@@ -1,10 +1,8 @@
 package realpeers_test
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/tlsup/tlsup/imap"
 	"github.com/tlsup/tlsup/starttls"
-	"github.com/tlsup/tlsup/tlsconf"
 )
 
 const dovecotGreeting = "Dovecot (Debian) ready."
@@ -22,18 +19,7 @@ const dovecotGreeting = "Dovecot (Debian) ready."
 // mode that applies, logs in inside TLS and logs out cleanly.
 func TestDovecotIMAPUpgrade(t *testing.T) {
 	s := realServers(t)
-	tests := []struct {
-		name          string
-		listener      string
-		mode          starttls.Mode
-		wantMode      starttls.Mode
-		upgrade       bool // imap.Upgrade on our own conn instead of Dial
-		before, after []string
-		notBefore     []string
-		notAfter      []string
-		golden        string
-		description   string
-	}{{
+	tests := []upgradeCase{{
 		name: "imap starttls", listener: "imap", mode: starttls.StartTLS, wantMode: starttls.StartTLS,
 		// RFC 9051, Section 6.2.3 (LOGINDISABLED): Dovecot with
 		// disable_plaintext_auth refuses LOGIN until TLS.
@@ -62,46 +48,8 @@ func TestDovecotIMAPUpgrade(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.listener == "imaps_auto" {
-				require.Equal(t, 993, s.port(t, tt.listener), "Auto is tested on the well-known port")
-			}
-			ctx := testContext(t)
-			var transcript syncBuffer
-			opts := &imap.Options{
-				TLSConfig: s.tlsConfig(t, tt.listener),
-				Mode:      tt.mode,
-				Conn:      &starttls.Options{Transcript: &transcript},
-			}
-			var tc *tls.Conn
-			var res *starttls.Result
-			var err error
-			if tt.upgrade {
-				var d net.Dialer
-				conn, derr := d.DialContext(ctx, "tcp", s.addr[tt.listener])
-				require.NoError(t, derr)
-				closeOnCleanup(t, conn)
-				tc, res, err = imap.Upgrade(ctx, conn, opts)
-			} else {
-				tc, res, err = imap.Dial(ctx, "tcp", s.addr[tt.listener], opts)
-			}
-			require.NoError(t, err)
-			closeOnCleanup(t, tc)
-			dialogue := transcript.String()
-			logOnFailure(t, dialogue)
-
-			checkVerified(t, res)
-			assert.Equal(t, tt.wantMode, res.Mode)
+			res := s.upgrade(t, imapClient, tt)
 			assert.True(t, strings.HasSuffix(res.Greeting, dovecotGreeting), "greeting %q", res.Greeting)
-			if tt.wantMode == starttls.Implicit {
-				assert.Nil(t, res.Before)
-			} else {
-				checkCapabilities(t, "before TLS", res.Before, tt.before, tt.notBefore)
-			}
-			checkCapabilities(t, "after TLS", res.After, tt.after, tt.notAfter)
-			if tt.golden != "" {
-				s.golden(t, "imap", tt.golden, replaceVersions(s, tt.description), dialogue)
-			}
-
 			imapLogin(t, res.Conn, s.user, s.password, "OK")
 			imapLogout(t, res.Conn)
 		})
@@ -124,68 +72,27 @@ func TestDovecotIMAPWrongPassword(t *testing.T) {
 // listener without TLS.
 func TestDovecotIMAPNoSTARTTLS(t *testing.T) {
 	s := realServers(t)
-	t.Run("required", func(t *testing.T) {
-		ctx := testContext(t)
-		var transcript syncBuffer
-		tc, res, err := imap.Dial(ctx, "tcp", s.addr["imap_notls"], &imap.Options{
-			TLSConfig: s.tlsConfig(t, "imap_notls"),
-			Conn:      &starttls.Options{Transcript: &transcript},
-		})
-		require.ErrorIs(t, err, starttls.ErrNotOffered)
-		assert.Nil(t, tc)
-		assert.False(t, res.TLS)
-		assert.True(t, res.Before.Has("LOGINDISABLED"), "got %v", res.Before.List())
-		assert.NotContains(t, transcript.String(), "STARTTLS\n", "STARTTLS must not be sent under Required")
-		s.golden(t, "imap", "golden_dovecot_imap_notls_required.txt", replaceVersions(s,
-			"Dovecot {dovecot}, IMAP without TLS (ssl=no for this address);\n"+
-				"imap.Dial in mode starttls, policy required: ErrNotOffered, STARTTLS never sent."),
-			transcript.String())
-	})
-	t.Run("always", func(t *testing.T) {
-		ctx := testContext(t)
-		var transcript syncBuffer
-		_, _, err := imap.Dial(ctx, "tcp", s.addr["imap_notls"], &imap.Options{
-			TLSConfig: s.tlsConfig(t, "imap_notls"),
-			Policy:    starttls.Always,
-			Conn:      &starttls.Options{Transcript: &transcript},
-		})
-		require.ErrorIs(t, err, starttls.ErrRefused)
-		var reply *starttls.ReplyError
-		require.ErrorAs(t, err, &reply)
-		assert.Equal(t, "BAD", reply.Status)
-		s.golden(t, "imap", "golden_dovecot_imap_notls_always.txt", replaceVersions(s,
-			"Dovecot {dovecot}, IMAP without TLS (ssl=no for this address);\n"+
-				"imap.Dial, policy always: STARTTLS sent anyway and refused, ErrRefused."),
-			transcript.String())
-	})
-	t.Run("opportunistic", func(t *testing.T) {
-		ctx := testContext(t)
-		tc, res, err := imap.Dial(ctx, "tcp", s.addr["imap_notls"], &imap.Options{
-			TLSConfig: s.tlsConfig(t, "imap_notls"),
-			Policy:    starttls.Opportunistic,
-		})
-		require.NoError(t, err)
-		assert.Nil(t, tc)
-		assert.True(t, res.Plaintext)
-		require.NotNil(t, res.Conn)
-		closeOnCleanup(t, res.Conn)
-		imapLogout(t, res.Conn)
+	s.noTLS(t, noTLSCase{
+		client:    imapClient,
+		hasBefore: []string{"LOGINDISABLED"},
+		command:   "STARTTLS", sent: "STARTTLS\n",
+		refusal: func(t *testing.T, reply *starttls.ReplyError) {
+			assert.Equal(t, "BAD", reply.Status)
+		},
+		quit:           imapLogout,
+		requiredGolden: "golden_dovecot_imap_notls_required.txt",
+		requiredDescription: "Dovecot {dovecot}, IMAP without TLS (ssl=no for this address);\n" +
+			"imap.Dial in mode starttls, policy required: ErrNotOffered, STARTTLS never sent.",
+		alwaysGolden: "golden_dovecot_imap_notls_always.txt",
+		alwaysDescription: "Dovecot {dovecot}, IMAP without TLS (ssl=no for this address);\n" +
+			"imap.Dial, policy always: STARTTLS sent anyway and refused, ErrRefused.",
 	})
 }
 
 // TestDovecotIMAPCertificate: a certificate from another CA fails.
 func TestDovecotIMAPCertificate(t *testing.T) {
 	s := realServers(t)
-	other, err := tlsconf.NewCA("some other CA")
-	require.NoError(t, err)
-	host, _, err := net.SplitHostPort(s.addr["imap"])
-	require.NoError(t, err)
-	ctx := testContext(t)
-	_, res, err := imap.Dial(ctx, "tcp", s.addr["imap"], &imap.Options{TLSConfig: tlsconf.Client(host, other.Pool())})
-	require.ErrorIs(t, err, starttls.ErrHandshake)
-	var verr *tls.CertificateVerificationError
-	require.ErrorAs(t, err, &verr)
-	assert.False(t, res.TLS)
+	s.checkUntrusted(t, imapClient, "imap", starttls.Auto, s.otherCA(t, "imap"))
 }
 
 // imapCommand sends line with tag and reads up to its completion, whose

@@ -1,15 +1,11 @@
 package realpeers_test
 
 import (
-	"crypto/tls"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tlsup/tlsup/imap"
-	"github.com/tlsup/tlsup/pop3"
-	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 )
 
@@ -17,22 +13,9 @@ import (
 // comparison with what examples/tlsprobe reports.
 func dialLibrary(t *testing.T, s *servers, protocol, listener string, mode starttls.Mode) *starttls.Result {
 	t.Helper()
-	ctx := testContext(t)
-	cfg := s.tlsConfig(t, listener)
-	addr := s.addr[listener]
-	var tc *tls.Conn
-	var res *starttls.Result
-	var err error
-	switch protocol {
-	case "smtp":
-		tc, res, err = smtp.Dial(ctx, "tcp", addr, &smtp.Options{TLSConfig: cfg, Mode: mode})
-	case "imap":
-		tc, res, err = imap.Dial(ctx, "tcp", addr, &imap.Options{TLSConfig: cfg, Mode: mode})
-	case "pop3":
-		tc, res, err = pop3.Dial(ctx, "tcp", addr, &pop3.Options{TLSConfig: cfg, Mode: mode})
-	default:
-		t.Fatalf("no library client for %q", protocol)
-	}
+	c, ok := libClients[protocol]
+	require.True(t, ok, "no library client for %q", protocol)
+	tc, res, err := c.dial(testContext(t), s.addr[listener], clientOptions{tls: s.tlsConfig(t, listener), mode: mode})
 	require.NoError(t, err)
 	tc.Close()
 	return res

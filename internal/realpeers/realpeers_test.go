@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 	"github.com/tlsup/tlsup/tlsconf"
 )
@@ -149,15 +150,7 @@ func checkVerified(t *testing.T, res *starttls.Result) {
 }
 
 // checkCapabilities asserts the presence and absence of keywords.
-func checkCapabilities(t *testing.T, what string, caps *starttls.Capabilities, has, lacks []string) {
-	t.Helper()
-	for _, k := range has {
-		assert.True(t, caps.Has(k), "%s: want %s in %v", what, k, caps.List())
-	}
-	for _, k := range lacks {
-		assert.False(t, caps.Has(k), "%s: want no %s in %v", what, k, caps.List())
-	}
-}
+var checkCapabilities = scripttest.CheckKeywords
 
 // golden writes transcript, as recorded by a starttls.Conn, as a golden
 // script for internal/scripttest to DIR/dir/testdata/name when capturing.

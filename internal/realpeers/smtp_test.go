@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
-	"net"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,20 +21,7 @@ const postfixGreeting = "mx.tlsup.test ESMTP tlsup test"
 // applies, logs in where AUTH is offered and quits cleanly.
 func TestPostfixUpgrade(t *testing.T) {
 	s := realServers(t)
-	tests := []struct {
-		name     string
-		listener string
-		mode     starttls.Mode
-		wantMode starttls.Mode
-		// dial with smtp.Upgrade on a conn of our own instead of smtp.Dial
-		upgrade       bool
-		before, after []string // keywords that must be present
-		notBefore     []string // and absent
-		notAfter      []string
-		login         bool
-		golden        string
-		description   string
-	}{{
+	tests := []upgradeCase{{
 		name: "smtp starttls", listener: "smtp", mode: starttls.StartTLS, wantMode: starttls.StartTLS,
 		before: []string{"STARTTLS", "PIPELINING"}, notBefore: []string{"AUTH"},
 		after: []string{"PIPELINING"}, notAfter: []string{"STARTTLS"},
@@ -76,45 +62,8 @@ func TestPostfixUpgrade(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.listener == "smtps_auto" {
-				require.Equal(t, 465, s.port(t, tt.listener), "Auto is tested on the well-known port")
-			}
-			ctx := testContext(t)
-			var transcript syncBuffer
-			opts := &smtp.Options{
-				TLSConfig: s.tlsConfig(t, tt.listener),
-				Mode:      tt.mode,
-				Conn:      &starttls.Options{Transcript: &transcript},
-			}
-			var tc *tls.Conn
-			var res *starttls.Result
-			var err error
-			if tt.upgrade {
-				var d net.Dialer
-				conn, derr := d.DialContext(ctx, "tcp", s.addr[tt.listener])
-				require.NoError(t, derr)
-				closeOnCleanup(t, conn)
-				tc, res, err = smtp.Upgrade(ctx, conn, opts)
-			} else {
-				tc, res, err = smtp.Dial(ctx, "tcp", s.addr[tt.listener], opts)
-			}
-			require.NoError(t, err)
-			closeOnCleanup(t, tc)
-			dialogue := transcript.String()
-			logOnFailure(t, dialogue)
-
-			checkVerified(t, res)
-			assert.Equal(t, tt.wantMode, res.Mode)
+			res := s.upgrade(t, smtpClient, tt)
 			assert.Equal(t, postfixGreeting, res.Greeting)
-			if tt.wantMode == starttls.Implicit {
-				assert.Nil(t, res.Before, "no capabilities before TLS in implicit mode")
-			} else {
-				checkCapabilities(t, "before TLS", res.Before, tt.before, tt.notBefore)
-			}
-			checkCapabilities(t, "after TLS", res.After, tt.after, tt.notAfter)
-			if tt.golden != "" {
-				s.golden(t, "smtp", tt.golden, replaceVersions(s, tt.description), dialogue)
-			}
 
 			c := res.Conn
 			if tt.login {
@@ -143,54 +92,21 @@ func TestPostfixWrongPassword(t *testing.T) {
 // does not offer STARTTLS.
 func TestPostfixNoSTARTTLS(t *testing.T) {
 	s := realServers(t)
-	t.Run("required", func(t *testing.T) {
-		ctx := testContext(t)
-		var transcript syncBuffer
-		tc, res, err := smtp.Dial(ctx, "tcp", s.addr["smtp_notls"], &smtp.Options{
-			TLSConfig: s.tlsConfig(t, "smtp_notls"),
-			Conn:      &starttls.Options{Transcript: &transcript},
-		})
-		require.ErrorIs(t, err, starttls.ErrNotOffered)
-		assert.Nil(t, tc)
-		assert.False(t, res.TLS)
-		assert.False(t, res.Before.Has("STARTTLS"), "got %v", res.Before.List())
-		assert.NotContains(t, transcript.String(), "C: STARTTLS", "STARTTLS must not be sent under Required")
-		s.golden(t, "smtp", "golden_postfix_notls_required.txt", replaceVersions(s,
-			"Postfix {postfix}, SMTP without STARTTLS (smtpd_tls_security_level=none);\n"+
-				"smtp.Dial in mode starttls, policy required: ErrNotOffered, STARTTLS never sent."),
-			transcript.String())
-	})
-	t.Run("always", func(t *testing.T) {
-		ctx := testContext(t)
-		var transcript syncBuffer
-		_, _, err := smtp.Dial(ctx, "tcp", s.addr["smtp_notls"], &smtp.Options{
-			TLSConfig: s.tlsConfig(t, "smtp_notls"),
-			Policy:    starttls.Always,
-			Conn:      &starttls.Options{Transcript: &transcript},
-		})
-		require.ErrorIs(t, err, starttls.ErrRefused)
-		var reply *starttls.ReplyError
-		require.ErrorAs(t, err, &reply)
-		assert.Equal(t, 502, reply.Code, "Postfix answers STARTTLS without TLS support with 502")
-		assert.Equal(t, "STARTTLS", reply.Command)
-		s.golden(t, "smtp", "golden_postfix_notls_always.txt", replaceVersions(s,
-			"Postfix {postfix}, SMTP without STARTTLS (smtpd_tls_security_level=none);\n"+
-				"smtp.Dial, policy always: STARTTLS sent anyway and refused, ErrRefused."),
-			transcript.String())
-	})
-	t.Run("opportunistic", func(t *testing.T) {
-		ctx := testContext(t)
-		tc, res, err := smtp.Dial(ctx, "tcp", s.addr["smtp_notls"], &smtp.Options{
-			TLSConfig: s.tlsConfig(t, "smtp_notls"),
-			Policy:    starttls.Opportunistic,
-		})
-		require.NoError(t, err)
-		assert.Nil(t, tc)
-		assert.True(t, res.Plaintext)
-		assert.False(t, res.TLS)
-		require.NotNil(t, res.Conn)
-		closeOnCleanup(t, res.Conn)
-		smtpQuit(t, res.Conn)
+	s.noTLS(t, noTLSCase{
+		client:      smtpClient,
+		lacksBefore: []string{"STARTTLS"},
+		command:     "STARTTLS", sent: "C: STARTTLS",
+		refusal: func(t *testing.T, reply *starttls.ReplyError) {
+			assert.Equal(t, 502, reply.Code, "Postfix answers STARTTLS without TLS support with 502")
+			assert.Equal(t, "STARTTLS", reply.Command)
+		},
+		quit:           smtpQuit,
+		requiredGolden: "golden_postfix_notls_required.txt",
+		requiredDescription: "Postfix {postfix}, SMTP without STARTTLS (smtpd_tls_security_level=none);\n" +
+			"smtp.Dial in mode starttls, policy required: ErrNotOffered, STARTTLS never sent.",
+		alwaysGolden: "golden_postfix_notls_always.txt",
+		alwaysDescription: "Postfix {postfix}, SMTP without STARTTLS (smtpd_tls_security_level=none);\n" +
+			"smtp.Dial, policy always: STARTTLS sent anyway and refused, ErrRefused.",
 	})
 }
 
@@ -212,18 +128,11 @@ func TestPostfixCertificate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
 			mode := starttls.StartTLS
 			if tt.listener == "smtps" {
 				mode = starttls.Implicit
 			}
-			tc, res, err := smtp.Dial(ctx, "tcp", s.addr[tt.listener], &smtp.Options{TLSConfig: tt.config, Mode: mode})
-			require.ErrorIs(t, err, starttls.ErrHandshake)
-			var verr *tls.CertificateVerificationError
-			require.ErrorAs(t, err, &verr)
-			assert.Nil(t, tc)
-			assert.False(t, res.TLS)
-			assert.Equal(t, "certificate", starttls.Kind(err))
+			s.checkUntrusted(t, smtpClient, tt.listener, mode, tt.config)
 		})
 	}
 }
