@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,40 +15,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/internal/scripttest"
+	"github.com/tlsup/tlsup/internal/servertest"
 	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/starttls"
 )
 
-type srvServed struct {
-	tc  *starttls.Conn
-	err error
-}
-
-// srvServeOn runs srv.Serve on conn in a goroutine and, when it succeeds,
-// the post-TLS loop; the channel yields the front's result (the loop's
-// error in its place when the loop fails).
-func srvServeOn(ctx context.Context, srv *pop3.Server, conn net.Conn) <-chan srvServed {
-	done := make(chan srvServed, 1)
-	go func() {
-		tc, err := srv.Serve(ctx, conn)
-		if err == nil {
-			err = srvPostTLS(tc)
-			tc.Close()
-		}
-		done <- srvServed{tc, err}
-	}()
-	return done
-}
-
-func srvWait(t *testing.T, done <-chan srvServed) srvServed {
-	t.Helper()
-	select {
-	case r := <-done:
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10s")
-		return srvServed{}
-	}
+// srvServeOn runs srv.Serve on conn, then srvPostTLS (servertest.ServeOn).
+func srvServeOn(ctx context.Context, srv *pop3.Server, conn net.Conn) <-chan servertest.Served {
+	return servertest.ServeOn(ctx, srv.Serve, srvPostTLS, conn)
 }
 
 // srvPostTLS is a minimal caller loop after the front, as a real server
@@ -108,11 +81,17 @@ func srvPostTLS(c *starttls.Conn) error {
 }
 
 func srvNew(pki *scripttest.PKI) *pop3.Server {
-	return &pop3.Server{Options: starttls.ServerOptions{TLSConfig: pki.Server(), Hostname: scripttest.TestName}}
+	return &pop3.Server{Options: servertest.ServerOptions(pki)}
 }
 
-func srvClientOpts(pki *scripttest.PKI) *scripttest.Options {
-	return &scripttest.Options{Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName)}
+// srvFront is srv as the shared server tests drive it.
+func srvFront(srv *pop3.Server) servertest.Front {
+	return servertest.Front{
+		Serve: srv.Serve, Post: srvPostTLS,
+		Greeting: "+OK ",
+		StartTLS: "STLS", GoAhead: pop3.ReplyGoAhead,
+		Noop: "NOOP", NoopReply: "+OK",
+	}
 }
 
 const (
@@ -334,35 +313,9 @@ func TestServerTranscripts(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(srv)
 			}
-			conn, peer := scripttest.TCP(t, tt.script, srvClientOpts(pki))
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := srvWait(t, srvServeOn(ctx, srv, conn))
-			require.NoError(t, peer.Wait(), "the client script")
-			if tt.wantErr == nil {
-				require.NoError(t, r.err)
-				require.NotNil(t, r.tc.TLS(), "the session runs over TLS")
-				return
-			}
-			require.Error(t, r.err)
-			for _, want := range tt.wantErr {
-				require.ErrorIs(t, r.err, want, "got %v", r.err)
-			}
-			var e *starttls.Error
-			require.ErrorAs(t, r.err, &e)
-			assert.Equal(t, "pop3", e.Protocol)
-			assert.Nil(t, r.tc)
-			srvAssertClosed(t, conn)
+			servertest.Transcript(t, pki, srv.Serve, srvPostTLS, "pop3", tt.script, tt.wantErr...)
 		})
 	}
-}
-
-// srvAssertClosed checks that the front closed conn: using it fails with
-// net.ErrClosed.
-func srvAssertClosed(t *testing.T, conn net.Conn) {
-	t.Helper()
-	_, err := conn.Write([]byte("x"))
-	assert.ErrorIs(t, err, net.ErrClosed, "the conn must be closed on error")
 }
 
 // The same pipelined command, split into two writes 1 ms apart: whichever
@@ -378,17 +331,17 @@ func TestServerPipelinedSplitWrites(t *testing.T) {
 			!sleep 1ms
 			C: CAPA
 			!hold
-		`, srvClientOpts(pki))
+		`, servertest.ClientOptions(pki))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r := srvWait(t, srvServeOn(ctx, srv, conn))
+		r := servertest.Wait(t, srvServeOn(ctx, srv, conn))
 		cancel()
 		require.NoError(t, peer.Wait())
-		require.Error(t, r.err)
-		assert.True(t, errors.Is(r.err, starttls.ErrInjectedData) || errors.Is(r.err, starttls.ErrHandshake),
-			"got %v, want ErrInjectedData or ErrHandshake", r.err)
+		require.Error(t, r.Err)
+		assert.True(t, errors.Is(r.Err, starttls.ErrInjectedData) || errors.Is(r.Err, starttls.ErrHandshake),
+			"got %v, want ErrInjectedData or ErrHandshake", r.Err)
 		assert.NotContains(t, transcript.String(), "Capability list", "CAPA must never be answered")
 		assert.NotContains(t, transcript.String(), "C: CAPA", "CAPA must never be read as a command")
-		srvAssertClosed(t, conn)
+		servertest.AssertClosed(t, conn)
 	}
 }
 
@@ -398,119 +351,32 @@ func TestServerListenerKeepsServing(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	srv := srvNew(pki)
 	srv.Options.HandshakeTimeout = time.Minute // only the context drops the staller
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		client string // the client's address
-		err    error
-	}
-	results := make(chan result, 2)
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
+	// The staller sends half a TLS record header; another client upgrades
+	// and quits meanwhile.
+	servertest.KeepsServing(t, srvFront(srv), []byte{0x16, 0x03}, func(t *testing.T, other net.Conn) {
+		uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ucancel()
+		tc, res, err := pop3.Upgrade(uctx, other, &pop3.Options{TLSConfig: pki.Client(scripttest.TestName)})
+		require.NoError(t, err)
+		defer tc.Close()
+		require.True(t, res.TLS)
+		res.Conn.SetDeadline(time.Now().Add(5 * time.Second))
+		require.NoError(t, res.Conn.WriteLine("QUIT"))
+		line, err := res.Conn.ReadLine()
+		require.NoError(t, err)
+		require.Equal(t, "+OK bye", string(line))
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := <-srvServeOn(ctx, srv, conn)
-				results <- result{conn.RemoteAddr().String(), r.err}
-			}()
-		}
-	}()
-
-	// The staller: STLS, then half a TLS record header, then silence.
-	staller, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer staller.Close()
-	staller.SetDeadline(time.Now().Add(5 * time.Second))
-	sc := starttls.NewConn(staller, nil)
-	line, err := sc.ReadLine()
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(string(line), "+OK "), "greeting %q", line)
-	require.NoError(t, sc.WriteLine("STLS"))
-	line, err = sc.ReadLine()
-	require.NoError(t, err)
-	require.Equal(t, pop3.ReplyGoAhead, string(line))
-	_, err = staller.Write([]byte{0x16, 0x03})
-	require.NoError(t, err)
-
-	// Another client upgrades and quits meanwhile.
-	other, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer other.Close()
-	uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer ucancel()
-	tc, res, err := pop3.Upgrade(uctx, other, &pop3.Options{TLSConfig: pki.Client(scripttest.TestName)})
-	require.NoError(t, err)
-	defer tc.Close()
-	require.True(t, res.TLS)
-	res.Conn.SetDeadline(time.Now().Add(5 * time.Second))
-	require.NoError(t, res.Conn.WriteLine("QUIT"))
-	line, err = res.Conn.ReadLine()
-	require.NoError(t, err)
-	require.Equal(t, "+OK bye", string(line))
-	select {
-	case r := <-results:
-		require.Equal(t, other.LocalAddr().String(), r.client, "the other client finishes first")
-		require.NoError(t, r.err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the other client's session did not end")
-	}
-	select {
-	case r := <-results:
-		t.Fatalf("the staller was dropped before its context ended: %v", r.err)
-	default:
-	}
-
-	// Ending the context drops the staller at once.
-	cancel()
-	select {
-	case r := <-results:
-		require.Equal(t, staller.LocalAddr().String(), r.client)
-		require.ErrorIs(t, r.err, starttls.ErrHandshake)
-		require.ErrorIs(t, r.err, context.Canceled)
-	case <-time.After(2 * time.Second):
-		t.Fatal("the staller was not dropped within 2s of the cancel")
-	}
 }
 
 // Cancelling the context aborts a front blocked on a silent client.
 func TestServerCancel(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	srvConn, cliConn := srvTCPPair(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := srvServeOn(ctx, srvNew(pki), srvConn)
-	cliConn.SetDeadline(time.Now().Add(5 * time.Second))
-	line, err := starttls.NewConn(cliConn, nil).ReadLine()
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(string(line), "+OK "), "greeting %q", line)
-	cancel()
-	select {
-	case r := <-done:
-		require.ErrorIs(t, r.err, context.Canceled)
-	case <-time.After(2 * time.Second):
-		t.Fatal("Serve did not return within 2s of the cancel")
-	}
-	srvAssertClosed(t, srvConn)
+	servertest.Cancel(t, srvFront(srvNew(scripttest.NewPKI(t))))
 }
 
 // The library's own client against the front.
 func TestServerRoundTrip(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	srvConn, cliConn := srvTCPPair(t)
+	srvConn, cliConn := servertest.TCPPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := srvServeOn(ctx, srvNew(pki), srvConn)
@@ -539,66 +405,17 @@ func TestServerRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, step.want, string(line))
 	}
-	r := srvWait(t, done)
-	require.NoError(t, r.err)
-}
-
-// srvTCPPair returns both ends of a loopback TCP connection.
-func srvTCPPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Close() })
-	select {
-	case server = <-accepted:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no connection accepted")
-	}
-	require.NotNil(t, server)
-	t.Cleanup(func() { server.Close() })
-	return server, client
+	r := servertest.Wait(t, done)
+	require.NoError(t, r.Err)
 }
 
 func TestServerNoTLSConfig(t *testing.T) {
-	srvConn, _ := srvTCPPair(t)
 	var srv *pop3.Server
-	tc, err := srv.Serve(context.Background(), srvConn)
-	require.Error(t, err)
-	assert.Nil(t, tc)
-	srvAssertClosed(t, srvConn)
+	servertest.NoTLSConfig(t, srv.Serve)
 }
 
 // The context bounds the whole front, not each command: a client that keeps
 // sending NOOP is dropped when it ends.
 func TestServerContextBoundsFront(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	srvConn, cliConn := srvTCPPair(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	done := srvServeOn(ctx, srvNew(pki), srvConn)
-	c := starttls.NewConn(cliConn, nil)
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.ReadLine()
-	require.NoError(t, err)
-	for err == nil {
-		if err = c.WriteLine("NOOP"); err == nil {
-			var line []byte
-			line, err = c.ReadLine()
-			if err == nil {
-				require.Equal(t, "+OK", string(line))
-			}
-		}
-	}
-	require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the front must close first, got %v", err)
-	r := srvWait(t, done)
-	require.ErrorIs(t, r.err, context.DeadlineExceeded)
-	srvAssertClosed(t, srvConn)
+	servertest.ContextBoundsFront(t, srvFront(srvNew(scripttest.NewPKI(t))))
 }
