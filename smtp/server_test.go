@@ -16,40 +16,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/internal/scripttest"
+	"github.com/tlsup/tlsup/internal/servertest"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 )
 
-type served struct {
-	tc  *starttls.Conn
-	err error
+// serveOn runs srv.Serve on conn, then postTLS (servertest.ServeOn).
+func serveOn(ctx context.Context, srv *smtp.Server, conn net.Conn) <-chan servertest.Served {
+	return servertest.ServeOn(ctx, srv.Serve, postFor(srv), conn)
 }
 
-// serveOn runs srv.Serve on conn in a goroutine and, when it succeeds, the
-// post-TLS loop; the channel yields the front's result (the loop's error in
-// its place when the loop fails).
-func serveOn(ctx context.Context, srv *smtp.Server, conn net.Conn) <-chan served {
-	done := make(chan served, 1)
-	go func() {
-		tc, err := srv.Serve(ctx, conn)
-		if err == nil {
-			err = postTLS(tc, srv.Options.HostnameOrDefault())
-			tc.Close()
-		}
-		done <- served{tc, err}
-	}()
-	return done
-}
-
-func wait(t *testing.T, done <-chan served) served {
-	t.Helper()
-	select {
-	case r := <-done:
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10s")
-		return served{}
-	}
+// postFor is postTLS for srv's host name.
+func postFor(srv *smtp.Server) servertest.PostFunc {
+	host := srv.Options.HostnameOrDefault()
+	return func(c *starttls.Conn) error { return postTLS(c, host) }
 }
 
 // postTLS is a minimal caller loop after the front, as a real server would
@@ -92,11 +72,7 @@ func postTLS(c *starttls.Conn, host string) error {
 }
 
 func newServer(pki *scripttest.PKI) *smtp.Server {
-	return &smtp.Server{Options: starttls.ServerOptions{TLSConfig: pki.Server(), Hostname: scripttest.TestName}}
-}
-
-func clientOpts(pki *scripttest.PKI) *scripttest.Options {
-	return &scripttest.Options{Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName)}
+	return &smtp.Server{Options: servertest.ServerOptions(pki)}
 }
 
 // The EHLO reply before TLS, as the front sends it.
@@ -292,21 +268,11 @@ func TestServerTranscripts(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(srv)
 			}
-			conn, peer := scripttest.TCP(t, tt.script, clientOpts(pki))
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := wait(t, serveOn(ctx, srv, conn))
-			require.NoError(t, peer.Wait())
-			if tt.wantErr == nil {
-				require.NoError(t, r.err)
-				require.NotNil(t, r.tc.TLS(), "want a *tls.Conn under the session conn")
-				return
+			var want []error
+			if tt.wantErr != nil {
+				want = append(want, tt.wantErr)
 			}
-			require.ErrorIs(t, r.err, tt.wantErr)
-			var e *starttls.Error
-			require.ErrorAs(t, r.err, &e)
-			assert.Equal(t, srv.Protocol(), e.Protocol)
-			assert.Nil(t, r.tc)
+			servertest.Transcript(t, pki, srv.Serve, postFor(srv), srv.Protocol(), tt.script, want...)
 		})
 	}
 }
@@ -319,33 +285,26 @@ func TestServerPipelinedSplitWrites(t *testing.T) {
 		t.Run(strings.Fields(behind)[0], func(t *testing.T) {
 			pki := scripttest.NewPKI(t)
 			srv := newServer(pki)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			t.Cleanup(func() { ln.Close() })
-			client, err := net.Dial("tcp", ln.Addr().String())
-			require.NoError(t, err)
-			t.Cleanup(func() { client.Close() })
-			conn, err := ln.Accept()
-			require.NoError(t, err)
+			conn, client := servertest.TCPPair(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			done := serveOn(ctx, srv, conn)
 
 			client.SetDeadline(time.Now().Add(5 * time.Second))
-			_, err = client.Write([]byte("STARTTLS\r\n"))
+			_, err := client.Write([]byte("STARTTLS\r\n"))
 			require.NoError(t, err)
 			time.Sleep(time.Millisecond) // the race under test, not a synchronisation
 			_, err = client.Write([]byte(behind))
 			require.NoError(t, err)
 			got, _ := io.ReadAll(client) // until the server closes, or the deadline
-			r := wait(t, done)
-			require.Error(t, r.err)
-			assert.True(t, errors.Is(r.err, starttls.ErrInjectedData) || errors.Is(r.err, starttls.ErrHandshake),
-				"got %v, want ErrInjectedData or ErrHandshake", r.err)
+			r := servertest.Wait(t, done)
+			require.Error(t, r.Err)
+			assert.True(t, errors.Is(r.Err, starttls.ErrInjectedData) || errors.Is(r.Err, starttls.ErrHandshake),
+				"got %v, want ErrInjectedData or ErrHandshake", r.Err)
 			text := string(got)
 			require.True(t, strings.HasPrefix(text, "220 mx.example.test ESMTP ready\r\n"), "got %q", text)
 			rest := strings.TrimPrefix(text, "220 mx.example.test ESMTP ready\r\n")
-			if !errors.Is(r.err, starttls.ErrHandshake) {
+			if !errors.Is(r.Err, starttls.ErrHandshake) {
 				assert.Equal(t, smtp.ReplyPipelined+"\r\n", rest)
 			} else {
 				// The bytes came after the go-ahead: the handshake read
@@ -377,7 +336,7 @@ func TestServerRoundTripWithClient(t *testing.T) {
 			t.Cleanup(func() { ln.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			accepted := make(chan (<-chan served), 1)
+			accepted := make(chan (<-chan servertest.Served), 1)
 			go func() {
 				conn, err := ln.Accept()
 				if err != nil {
@@ -399,8 +358,8 @@ func TestServerRoundTripWithClient(t *testing.T) {
 			tc.Close()
 			done, ok := <-accepted
 			require.True(t, ok, "no connection accepted")
-			r := wait(t, done)
-			require.NoError(t, r.err)
+			r := servertest.Wait(t, done)
+			require.NoError(t, r.Err)
 			verb := "EHLO"
 			if lmtp {
 				verb = "LHLO"
@@ -416,74 +375,22 @@ func TestServerRoundTripWithClient(t *testing.T) {
 func TestServerStalledClientDoesNotBlockOthers(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	srv := newServer(pki)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	stalledCtx, cancelStalled := context.WithCancel(context.Background())
-	defer cancelStalled()
-	results := make(chan served, 2)
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	accept := func(ctx context.Context) {
-		conn, err := ln.Accept()
-		if err != nil {
-			results <- served{err: err}
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- <-serveOn(ctx, srv, conn)
-		}()
-	}
-
-	// The staller: STARTTLS, read the go-ahead, then silence.
-	accept1 := make(chan struct{})
-	go func() { defer close(accept1); accept(stalledCtx) }()
-	staller, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { staller.Close() })
-	<-accept1
-	staller.SetDeadline(time.Now().Add(5 * time.Second))
-	sc := starttls.NewConn(staller, nil)
-	_, err = sc.ReadLine()
-	require.NoError(t, err)
-	require.NoError(t, sc.WriteLine("STARTTLS"))
-	line, err := sc.ReadLine()
-	require.NoError(t, err)
-	require.Equal(t, smtp.ReplyGoAhead, string(line))
-
-	// Another client upgrades meanwhile.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	go accept(ctx)
-	tc, res, err := smtp.Dial(ctx, "tcp", ln.Addr().String(), &smtp.Options{TLSConfig: pki.Client(scripttest.TestName)})
-	require.NoError(t, err)
-	assert.True(t, res.TLS)
-	require.NoError(t, res.Conn.WriteLine("QUIT"))
-	_, err = smtp.ReadReply(res.Conn)
-	require.NoError(t, err)
-	tc.Close()
-	select {
-	case r := <-results:
-		require.NoError(t, r.err, "the second client's session")
-	case <-time.After(5 * time.Second):
-		t.Fatal("the second client's session did not end within 5s")
-	}
-
-	// Now drop the staller.
-	start := time.Now()
-	cancelStalled()
-	select {
-	case r := <-results:
-		require.ErrorIs(t, r.err, context.Canceled)
-		require.ErrorIs(t, r.err, starttls.ErrHandshake)
-		assert.Less(t, time.Since(start), 2*time.Second, "cancel must abort promptly")
-	case <-time.After(5 * time.Second):
-		t.Fatal("the stalled session was not dropped within 5s of cancel")
-	}
-	_, err = staller.Read(make([]byte, 1))
-	assert.Error(t, err, "want the staller's connection closed")
+	srv.Options.HandshakeTimeout = time.Minute // only the context drops the staller
+	front := servertest.Front{Serve: srv.Serve, Post: postFor(srv), Greeting: "220 ",
+		StartTLS: "STARTTLS", GoAhead: smtp.ReplyGoAhead}
+	// The staller reads the go-ahead and falls silent; another client
+	// upgrades and quits meanwhile.
+	servertest.KeepsServing(t, front, nil, func(t *testing.T, other net.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tc, res, err := smtp.Upgrade(ctx, other, &smtp.Options{TLSConfig: pki.Client(scripttest.TestName)})
+		require.NoError(t, err)
+		defer tc.Close()
+		assert.True(t, res.TLS)
+		require.NoError(t, res.Conn.WriteLine("QUIT"))
+		_, err = smtp.ReadReply(res.Conn)
+		require.NoError(t, err)
+	})
 }
 
 // Cancelling the context while the front waits for a command aborts it.
@@ -495,7 +402,7 @@ func TestServerCancelWhileIdle(t *testing.T) {
 		C: NOOP
 		S: 250 2.0.0 OK
 		!eof
-	`, clientOpts(pki))
+	`, servertest.ClientOptions(pki))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tr := &lineWatcher{w: io.Discard, want: "S: 250 2.0.0 OK", seen: make(chan struct{})}
@@ -507,8 +414,8 @@ func TestServerCancelWhileIdle(t *testing.T) {
 		t.Fatal("the NOOP reply was not written within 5s")
 	}
 	cancel()
-	r := wait(t, done)
-	require.ErrorIs(t, r.err, context.Canceled)
+	r := servertest.Wait(t, done)
+	require.ErrorIs(t, r.Err, context.Canceled)
 	require.NoError(t, peer.Wait())
 }
 
@@ -516,8 +423,8 @@ func TestServerNilTLSConfig(t *testing.T) {
 	conn, peer := scripttest.TCP(t, `!eof`, &scripttest.Options{Role: scripttest.Client})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r := wait(t, serveOn(ctx, &smtp.Server{}, conn))
-	require.Error(t, r.err)
+	r := servertest.Wait(t, serveOn(ctx, &smtp.Server{}, conn))
+	require.Error(t, r.Err)
 	require.NoError(t, peer.Wait())
 }
 
