@@ -9,6 +9,7 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -307,4 +308,31 @@ func KeepsServing(t *testing.T, f Front, stall []byte, other func(t *testing.T, 
 	}
 	_, err = io.Copy(io.Discard, staller) // nil at EOF
 	assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "want the staller's connection closed, got %v", err)
+}
+
+// PipelinedSplitWrites plays script ten times against a fresh server from
+// newFront, which must record its transcript in the writer it is given.
+// The script sends the upgrade command and, after a pause of its own, a
+// command behind it: whichever way the two writes arrive, the front must
+// fail with injected data or a handshake error and close the conn, and its
+// transcript must contain none of never: nothing pipelined behind the
+// upgrade command may be acted on (the injection attack of DESIGN.md).
+func PipelinedSplitWrites(t *testing.T, pki *scripttest.PKI, newFront func(transcript io.Writer) Front, script string, never ...string) {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		var transcript bytes.Buffer
+		f := newFront(&transcript)
+		conn, peer := scripttest.TCP(t, script, ClientOptions(pki))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r := Wait(t, ServeOn(ctx, f.Serve, f.Post, conn))
+		cancel()
+		require.NoError(t, peer.Wait())
+		require.Error(t, r.Err)
+		assert.True(t, errors.Is(r.Err, starttls.ErrInjectedData) || errors.Is(r.Err, starttls.ErrHandshake),
+			"got %v, want ErrInjectedData or ErrHandshake", r.Err)
+		for _, text := range never {
+			assert.NotContains(t, transcript.String(), text, "the command behind the upgrade must never be read or answered")
+		}
+		AssertClosed(t, conn)
+	}
 }
