@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,12 +34,6 @@ var goldenDovecot = []scripttest.GoldenCase{
 		Before: []string{"LOGINDISABLED"}, NotBefore: []string{"STARTTLS"}},
 }
 
-// readGoldenTranscript reads testdata/name.
-func readGoldenTranscript(t *testing.T, name string) scripttest.Golden {
-	t.Helper()
-	return scripttest.LoadGolden(t, filepath.Join("testdata", name))
-}
-
 // goldenCapabilities returns the capability atoms of the first CAPABILITY
 // response or [CAPABILITY ...] code in lines, worked out without the
 // library's parser.
@@ -63,12 +56,8 @@ var goldenClient = scripttest.GoldenClient{
 	Upgrade: func(ctx context.Context, conn net.Conn, cfg *tls.Config, policy starttls.Policy, mode starttls.Mode) (*tls.Conn, *starttls.Result, error) {
 		return imap.Upgrade(ctx, conn, &imap.Options{TLSConfig: cfg, Policy: policy, Mode: mode})
 	},
-	Greeting: func(t *testing.T, first string) string {
-		greeting, ok := strings.CutPrefix(first, "* OK ")
-		require.True(t, ok, "greeting %q", first)
-		return greeting
-	},
-	Before: func(g scripttest.Golden) []string { return goldenCapabilities(g.Before) },
+	Greeting: "* OK ",
+	Before:   func(g scripttest.Golden) []string { return goldenCapabilities(g.Before) },
 	// After TLS the list comes from the CAPABILITY command, never from the
 	// greeting's code (in implicit mode both are inside TLS; the command's
 	// answer wins).
@@ -92,34 +81,29 @@ func TestGoldenDovecot(t *testing.T) {
 // to imap.ReadResponses: each is one well-formed response, untagged or
 // completing one of the client's tags.
 func TestGoldenDovecotResponses(t *testing.T) {
-	for _, tt := range goldenDovecot {
-		t.Run(tt.File, func(t *testing.T) {
-			g := readGoldenTranscript(t, tt.File)
-			client := scripttest.Feed(t, g.Wire())
-			c := starttls.NewConn(client, nil)
-			var got []*imap.Response
-			err := imap.ReadResponses(c, 0, func(r *imap.Response) (bool, error) {
-				got = append(got, r)
-				return len(got) < len(g.Lines), nil
-			})
-			require.NoError(t, err)
-			require.Len(t, got, len(g.Lines))
-			for i, r := range got {
-				switch {
-				case r.Tag == "*" && r.Status != "":
-					assert.Contains(t, []string{"OK", "PREAUTH", "BYE", "NO", "BAD"}, r.Status, "line %q", g.Lines[i])
-				case r.Tag == "*":
-					assert.Equal(t, "CAPABILITY", r.Name, "line %q", g.Lines[i])
-					caps, err := imap.ParseCapabilities(r.Args)
-					require.NoError(t, err)
-					assert.Equal(t, strings.Fields(r.Args), caps.List())
-				default:
-					assert.Regexp(t, `^t[0-9]+$`, r.Tag, "line %q", g.Lines[i])
-					assert.Contains(t, []string{"OK", "NO", "BAD"}, r.Status, "line %q", g.Lines[i])
-				}
-			}
+	scripttest.FeedGolden(t, goldenDovecot, func(t *testing.T, g scripttest.Golden, c *starttls.Conn) {
+		var got []*imap.Response
+		err := imap.ReadResponses(c, 0, func(r *imap.Response) (bool, error) {
+			got = append(got, r)
+			return len(got) < len(g.Lines), nil
 		})
-	}
+		require.NoError(t, err)
+		require.Len(t, got, len(g.Lines))
+		for i, r := range got {
+			switch {
+			case r.Tag == "*" && r.Status != "":
+				assert.Contains(t, []string{"OK", "PREAUTH", "BYE", "NO", "BAD"}, r.Status, "line %q", g.Lines[i])
+			case r.Tag == "*":
+				assert.Equal(t, "CAPABILITY", r.Name, "line %q", g.Lines[i])
+				caps, err := imap.ParseCapabilities(r.Args)
+				require.NoError(t, err)
+				assert.Equal(t, strings.Fields(r.Args), caps.List())
+			default:
+				assert.Regexp(t, `^t[0-9]+$`, r.Tag, "line %q", g.Lines[i])
+				assert.Contains(t, []string{"OK", "NO", "BAD"}, r.Status, "line %q", g.Lines[i])
+			}
+		}
+	})
 }
 
 // TestGoldenDovecotFiles keeps the table and testdata in step: a new

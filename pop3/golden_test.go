@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,12 +35,6 @@ var goldenDovecot = []scripttest.GoldenCase{
 		NotBefore: []string{"STLS", "USER"}},
 }
 
-// readGoldenTranscript reads testdata/name.
-func readGoldenTranscript(t *testing.T, name string) scripttest.Golden {
-	t.Helper()
-	return scripttest.LoadGolden(t, filepath.Join("testdata", name))
-}
-
 // goldenCapa returns the lines of the first CAPA reply in lines (between
 // the "+OK" after the greeting and the "."), worked out without the
 // library's parser. Dovecot stuffs nothing there.
@@ -67,12 +60,8 @@ var goldenClient = scripttest.GoldenClient{
 	Upgrade: func(ctx context.Context, conn net.Conn, cfg *tls.Config, policy starttls.Policy, mode starttls.Mode) (*tls.Conn, *starttls.Result, error) {
 		return pop3.Upgrade(ctx, conn, &pop3.Options{TLSConfig: cfg, Policy: policy, Mode: mode})
 	},
-	Greeting: func(t *testing.T, first string) string {
-		greeting, ok := strings.CutPrefix(first, "+OK ")
-		require.True(t, ok, "greeting %q", first)
-		return greeting
-	},
-	Before: func(g scripttest.Golden) []string { return goldenCapa(g.Before) },
+	Greeting: "+OK ",
+	Before:   func(g scripttest.Golden) []string { return goldenCapa(g.Before) },
 	// The CAPA reply inside TLS; in implicit mode the greeting comes first,
 	// so skip it in both cases.
 	After: func(g scripttest.Golden) []string {
@@ -93,32 +82,27 @@ func TestGoldenDovecot(t *testing.T) {
 // to pop3.ReadResponse and pop3.ReadMultiline: status lines where a status
 // line is due, the CAPA bodies after each "+OK" that answered CAPA.
 func TestGoldenDovecotResponses(t *testing.T) {
-	for _, tt := range goldenDovecot {
-		t.Run(tt.File, func(t *testing.T) {
-			g := readGoldenTranscript(t, tt.File)
-			// Which status lines open a multi-line body: the "+OK" that
-			// answers a CAPA.
-			multi := make([]bool, len(g.Commands))
-			for i, c := range g.Commands {
-				multi[i] = c == "CAPA"
+	scripttest.FeedGolden(t, goldenDovecot, func(t *testing.T, g scripttest.Golden, c *starttls.Conn) {
+		// Which status lines open a multi-line body: the "+OK" that
+		// answers a CAPA.
+		multi := make([]bool, len(g.Commands))
+		for i, cmd := range g.Commands {
+			multi[i] = cmd == "CAPA"
+		}
+		for i := 0; i < len(g.Lines); {
+			r, err := pop3.ReadResponse(c)
+			require.NoError(t, err, "line %q", g.Lines[i])
+			assert.Equal(t, strings.HasPrefix(g.Lines[i], "+OK"), r.OK, "line %q", g.Lines[i])
+			i++
+			if r.OK && multi[i-1] {
+				body, err := pop3.ReadMultiline(c)
+				require.NoError(t, err)
+				require.LessOrEqual(t, i+len(body)+1, len(g.Lines))
+				assert.Equal(t, g.Lines[i:i+len(body)], body)
+				i += len(body) + 1 // the "."
 			}
-			client := scripttest.Feed(t, g.Wire())
-			c := starttls.NewConn(client, nil)
-			for i := 0; i < len(g.Lines); {
-				r, err := pop3.ReadResponse(c)
-				require.NoError(t, err, "line %q", g.Lines[i])
-				assert.Equal(t, strings.HasPrefix(g.Lines[i], "+OK"), r.OK, "line %q", g.Lines[i])
-				i++
-				if r.OK && multi[i-1] {
-					body, err := pop3.ReadMultiline(c)
-					require.NoError(t, err)
-					require.LessOrEqual(t, i+len(body)+1, len(g.Lines))
-					assert.Equal(t, g.Lines[i:i+len(body)], body)
-					i += len(body) + 1 // the "."
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestGoldenDovecotFiles keeps the table and testdata in step: a new
