@@ -20,7 +20,7 @@ import (
 // starttls.ErrTooLarge; read errors are returned as they are.
 func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Capabilities, error) {
 	var caps *starttls.Capabilities
-	done, err := u.clientCommand(c, "CAPABILITY", func(r *Response) error {
+	done, err := u.clientCommand(c, "CAPABILITY", func(r Response) error {
 		if r.Status != "" || r.Name != "CAPABILITY" {
 			return nil
 		}

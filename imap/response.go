@@ -233,30 +233,40 @@ func ReadResponses(c *starttls.Conn, maxLiteral int64, fn func(*Response) (more 
 			}
 			cur = &r
 		}
-		if cur.Tag == "*" && cur.Status == "" {
-			lit, ok, err := LiteralAt(line, maxLiteral)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				if cur.Literals == 0 {
-					// Args stops at the first literal.
-					if j := strings.LastIndexByte(cur.Args, '{'); j >= 0 {
-						cur.Args = strings.TrimRight(strings.TrimSuffix(cur.Args[:j], "~"), " ")
-					}
-				}
-				cur.Literals++
-				cur.LiteralBytes += lit.Size
-				if err := c.Discard(lit.Size); err != nil {
-					return false, err
-				}
-				return true, nil
-			}
+		if more, err := skipLiteral(c, cur, line, maxLiteral); err != nil || more {
+			return more, err
 		}
 		r := cur
 		cur = nil
 		return fn(r)
 	})
+}
+
+// skipLiteral handles line, a line of the response cur: when cur is
+// untagged data and line ends with a literal announcement, it discards the
+// literal, counts it in cur and returns true (the response goes on with the
+// next line); otherwise it returns false. A literal over maxLiteral is an
+// error matching starttls.ErrTooLarge.
+func skipLiteral(c *starttls.Conn, cur *Response, line []byte, maxLiteral int64) (bool, error) {
+	if cur.Tag != "*" || cur.Status != "" {
+		return false, nil
+	}
+	lit, ok, err := LiteralAt(line, maxLiteral)
+	if err != nil || !ok {
+		return false, err
+	}
+	if cur.Literals == 0 {
+		// Args stops at the first literal.
+		if j := strings.LastIndexByte(cur.Args, '{'); j >= 0 {
+			cur.Args = strings.TrimRight(strings.TrimSuffix(cur.Args[:j], "~"), " ")
+		}
+	}
+	cur.Literals++
+	cur.LiteralBytes += lit.Size
+	if err := c.Discard(lit.Size); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // maxCapabilities bounds the entries of one capability list, however many

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -52,17 +53,37 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 }
 
 // clientCommand writes command with a fresh tag and reads responses up to
-// its tagged completion, which it returns. Untagged responses go to
-// untagged, when not nil, except BYE, which ends the exchange as a
-// refusal.
-func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func(*Response) error) (*Response, error) {
+// its tagged completion, which it returns; nil stands for the plain
+// "tag OK text" completion, which is recognised without being parsed into
+// strings. Untagged responses go to untagged, when not nil, except BYE,
+// which ends the exchange as a refusal. It reads as ReadResponses does,
+// with the same bounds and literal handling, but parses each response
+// into the same Response on the stack, handed to untagged by value.
+func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func(Response) error) (*Response, error) {
 	tagBytes := newClientTag()
 	tag := tagBytes[:] // compared and written without becoming a string
 	if err := c.WriteCommand(string(tag), command); err != nil {
 		return nil, err
 	}
 	var done *Response
-	err := ReadResponses(c, u.MaxLiteral, func(r *Response) (bool, error) {
+	var cur Response
+	inResponse := false
+	err := c.ReadResponse(func(line []byte) (bool, error) {
+		if !inResponse {
+			if isTaggedOK(line, tag) {
+				return false, nil
+			}
+			r, err := ParseResponse(line)
+			if err != nil {
+				return false, err
+			}
+			cur, inResponse = r, true
+		}
+		if more, err := skipLiteral(c, &cur, line, u.MaxLiteral); err != nil || more {
+			return more, err
+		}
+		inResponse = false
+		r := &cur
 		switch {
 		case r.Tag == "+":
 			// RFC 9051, Section 7.5: a continuation request only
@@ -76,7 +97,7 @@ func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func
 				Text: starttls.Escape(clientRespText(r))}
 		case r.Tag == "*":
 			if untagged != nil {
-				if err := untagged(r); err != nil {
+				if err := untagged(cur); err != nil {
 					return false, err
 				}
 			}
@@ -88,15 +109,30 @@ func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func
 			return false, starttls.NewProtocolError("completion tagged \"%s\" while waiting for %s",
 				starttls.Escape(r.Tag), command)
 		}
-		done = r
+		d := cur // the completion, when not the plain OK, outlives the loop
+		done = &d
 		return false, nil
 	})
 	return done, err
 }
 
-// clientCompletion returns nil for a tagged OK and the refusal otherwise.
+// isTaggedOK reports whether line is "tag OK", alone or followed by a space
+// and a text that does not start with a response code: a completion that
+// ParseResponse would accept with Status "OK" and no Code. The status is
+// matched ignoring ASCII case, as ParseResponse does.
+func isTaggedOK(line, tag []byte) bool {
+	rest, ok := bytes.CutPrefix(line, tag)
+	if !ok || len(rest) < 3 || rest[0] != ' ' || rest[1]|0x20 != 'o' || rest[2]|0x20 != 'k' {
+		return false
+	}
+	rest = rest[3:]
+	return len(rest) == 0 || (rest[0] == ' ' && (len(rest) == 1 || rest[1] != '['))
+}
+
+// clientCompletion returns nil for a tagged OK (nil r is the plain one) and
+// the refusal otherwise.
 func (u *Upgrader) clientCompletion(command string, r *Response) error {
-	if r.Status == "OK" {
+	if r == nil || r.Status == "OK" {
 		return nil
 	}
 	// RFC 9051, Section 7.1.2 and 7.1.3: NO is a failure, BAD a
