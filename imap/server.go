@@ -306,7 +306,7 @@ func ParseCommand(line string) (*Command, error) {
 // Section 9: command = tag SP (command-any / ...)) and returns the rest,
 // which is empty or starts with SP.
 func srvParseHead(line string) (*Command, string, *CommandError) {
-	if i := srvControl(line); i >= 0 {
+	if i := starttls.IndexControl(line); i >= 0 {
 		tag, _, _ := strings.Cut(line, " ")
 		if !srvIsTag(tag) {
 			tag = ""
@@ -328,7 +328,7 @@ func srvParseHead(line string) (*Command, string, *CommandError) {
 	if !srvIsAtom(name) {
 		return nil, "", &CommandError{Tag: tag, Err: starttls.NewProtocolError("invalid command name %q", starttls.Escape(name))}
 	}
-	return &Command{Tag: tag, Name: srvUpper(name)}, rest, nil
+	return &Command{Tag: tag, Name: starttls.UpperASCII(name)}, rest, nil
 }
 
 // srvLiteral is a literal announced at the end of a line.
@@ -342,7 +342,7 @@ type srvLiteral struct {
 // srvScanArgs parses the arguments in s (empty, or starting with SP) and
 // appends them to args. It stops at a literal announced at the end of s.
 func srvScanArgs(s string, args []string) ([]string, srvLiteral, error) {
-	if i := srvControl(s); i >= 0 {
+	if i := starttls.IndexControl(s); i >= 0 {
 		return args, srvLiteral{}, starttls.NewProtocolError("control character in arguments")
 	}
 	for len(s) > 0 {
@@ -523,29 +523,6 @@ func srvIsAtomChar(c byte) bool {
 		return false
 	}
 	return !strings.ContainsRune(`(){%*"\]`, rune(c))
-}
-
-// srvControl returns the offset of the first control character (CTL, NUL
-// included) in s, or -1.
-func srvControl(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return i
-		}
-	}
-	return -1
-}
-
-// srvUpper upper-cases ASCII letters only, so that no Unicode look-alike
-// becomes a command name.
-func srvUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - ('a' - 'A')
-		}
-	}
-	return string(b)
 }
 
 // Server is the IMAP pre-TLS front of a server that requires TLS (RFC 9051,

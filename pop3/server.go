@@ -91,7 +91,7 @@ func Capabilities(opts *CapabilityOptions) *starttls.Capabilities {
 	caps := &starttls.Capabilities{}
 	for _, e := range exts {
 		kw, _, _ := strings.Cut(e, " ")
-		if e == "" || e == "." || srvControl(e) >= 0 || starttls.EqualFold(kw, "STLS") ||
+		if e == "" || e == "." || starttls.IndexControl(e) >= 0 || starttls.EqualFold(kw, "STLS") ||
 			starttls.EqualFold(kw, "USER") || starttls.EqualFold(kw, "SASL") {
 			continue
 		}
@@ -106,7 +106,7 @@ func Capabilities(opts *CapabilityOptions) *starttls.Capabilities {
 	}
 	var mechs []string
 	for _, m := range opts.Mechanisms {
-		if m == "" || strings.ContainsAny(m, " ") || srvControl(m) >= 0 || (!plain && IsPlaintextMechanism(m)) {
+		if m == "" || strings.ContainsAny(m, " ") || starttls.IndexControl(m) >= 0 || (!plain && IsPlaintextMechanism(m)) {
 			continue
 		}
 		mechs = append(mechs, m)
@@ -178,7 +178,7 @@ type Command struct {
 // control character, NUL included, or without a valid keyword is an error
 // matching starttls.ErrProtocol.
 func ParseCommand(line string) (*Command, error) {
-	if i := srvControl(line); i >= 0 {
+	if i := starttls.IndexControl(line); i >= 0 {
 		return nil, starttls.NewProtocolError("control character at offset %d in command", i)
 	}
 	name, rest, _ := strings.Cut(line, " ")
@@ -190,34 +190,11 @@ func ParseCommand(line string) (*Command, error) {
 			return nil, starttls.NewProtocolError("invalid command keyword %q", starttls.Escape(name))
 		}
 	}
-	cmd := &Command{Name: srvUpper(name), Rest: strings.TrimRight(rest, " ")}
+	cmd := &Command{Name: starttls.UpperASCII(name), Rest: strings.TrimRight(rest, " ")}
 	if cmd.Rest != "" {
 		cmd.Args = strings.Split(cmd.Rest, " ")
 	}
 	return cmd, nil
-}
-
-// srvControl returns the offset of the first control character (CTL, NUL
-// included) in s, or -1.
-func srvControl(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return i
-		}
-	}
-	return -1
-}
-
-// srvUpper upper-cases ASCII letters only, so that no Unicode look-alike
-// becomes a command name.
-func srvUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - ('a' - 'A')
-		}
-	}
-	return string(b)
 }
 
 // Server is the POP3 pre-TLS front of a server that requires TLS (RFC 2595,

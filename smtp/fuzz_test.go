@@ -206,7 +206,7 @@ func FuzzDiscover(f *testing.F) {
 		for _, e := range entries {
 			require.NotContains(t, e, "\n")
 			kw, _, _ := strings.Cut(e, " ")
-			if asciiUpper(kw) == "STARTTLS" {
+			if starttls.UpperASCII(kw) == "STARTTLS" {
 				want = true
 			}
 		}
@@ -229,17 +229,6 @@ func FuzzDiscover(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, entries, again.List())
 	})
-}
-
-// asciiUpper upper-cases ASCII letters only, as keyword matching does.
-func asciiUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }
 
 // FuzzUpgrade runs a whole upgrade against arbitrary server bytes (no TLS

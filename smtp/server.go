@@ -255,7 +255,7 @@ func (f *front) run() (*starttls.Conn, error) {
 			return nil, f.Fail(nil, err)
 		}
 		verb, arg, _ := strings.Cut(string(raw), " ")
-		verb = asciiUpper(verb)
+		verb = starttls.UpperASCII(verb)
 		arg = strings.TrimSpace(arg)
 		over := false
 		switch {
@@ -301,16 +301,4 @@ func (f *front) run() (*starttls.Conn, error) {
 			return nil, f.TooManyErrors(tooMany)
 		}
 	}
-}
-
-// asciiUpper upper-cases ASCII letters only: strings.ToUpper would turn a
-// look-alike such as "ſtarttls" (long s, U+017F) into "STARTTLS".
-func asciiUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - ('a' - 'A')
-		}
-	}
-	return string(b)
 }

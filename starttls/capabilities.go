@@ -105,3 +105,36 @@ func EqualFold(a, b string) bool {
 	}
 	return true
 }
+
+// UpperASCII returns s with its ASCII letters upper-cased and every other
+// byte unchanged. Unlike strings.ToUpper it maps no Unicode look-alike ("ſ",
+// the dotless "ı", the Kelvin sign) onto an ASCII letter, so a command name
+// compared after it cannot be forged. It allocates only when s has a
+// lower-case letter.
+func UpperASCII(s string) string {
+	i := 0
+	for i < len(s) && !('a' <= s[i] && s[i] <= 'z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// IndexControl returns the index of the first ASCII control character in s
+// (a byte below 0x20, NUL included, or DEL), or -1 when there is none.
+func IndexControl(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}

@@ -214,3 +214,28 @@ func asciiLower(s string) string {
 	}
 	return string(b)
 }
+
+func TestUpperASCII(t *testing.T) {
+	for in, want := range map[string]string{
+		"":            "",
+		"STARTTLS":    "STARTTLS",
+		"starttls":    "STARTTLS",
+		"StartTLS x1": "STARTTLS X1",
+		"ſtarttls":    "ſTARTTLS", // the long s stays: it is not an ASCII letter
+		"lıst":        "LıST",     // nor is the dotless i
+		"\u212aey":    "\u212aEY", // nor the Kelvin sign
+		"a\x00b\xff":  "A\x00B\xff",
+	} {
+		assert.Equal(t, want, starttls.UpperASCII(in), "UpperASCII(%q)", in)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { starttls.UpperASCII("NOOP") }),
+		"a string without lower-case letters is returned as is")
+}
+
+func TestIndexControl(t *testing.T) {
+	for in, want := range map[string]int{
+		"": -1, "NOOP": -1, "ü é": -1, "a\x00": 1, "\tx": 0, "ab\x7f": 2, "x\r\n": 1, "\x1b[31m": 0,
+	} {
+		assert.Equal(t, want, starttls.IndexControl(in), "IndexControl(%q)", in)
+	}
+}

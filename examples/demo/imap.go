@@ -178,14 +178,14 @@ func (s *imapState) command(cmd *imap.Command) (ok, quit bool, err error) {
 		var items []string
 		for _, item := range strings.Fields(strings.Trim(args[1], "()")) {
 			value := "0"
-			switch asciiUpper(item) {
+			switch starttls.UpperASCII(item) {
 			case "UIDNEXT", "UIDVALIDITY":
 				value = "1"
 			case "MESSAGES", "RECENT", "UNSEEN", "SIZE", "DELETED":
 			default:
 				return lines(tag + " BAD Unknown status item")
 			}
-			items = append(items, asciiUpper(item)+" "+value)
+			items = append(items, starttls.UpperASCII(item)+" "+value)
 		}
 		return lines("* STATUS INBOX ("+strings.Join(items, " ")+")", tag+" OK STATUS completed")
 	case "SEARCH", "UID":

@@ -305,15 +305,3 @@ func readLine(c *starttls.Conn) (string, error) {
 func endOfSession(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }
-
-// asciiUpper upper-cases ASCII letters only, so that no Unicode look-alike
-// becomes a command name.
-func asciiUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - ('a' - 'A')
-		}
-	}
-	return string(b)
-}

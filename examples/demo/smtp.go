@@ -59,7 +59,7 @@ func smtpSession(ctx context.Context, c *starttls.Conn) error {
 			return err
 		}
 		verb, arg, _ := strings.Cut(line, " ")
-		verb = asciiUpper(verb)
+		verb = starttls.UpperASCII(verb)
 		arg = strings.TrimSpace(arg)
 		reply, ok, quit, err := s.command(verb, arg)
 		if err != nil {
