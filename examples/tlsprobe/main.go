@@ -20,6 +20,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -36,6 +37,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -128,13 +130,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rep, code := p.run(ctx, stderr)
 	if p.json {
-		enc := json.NewEncoder(stdout)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			fmt.Fprintf(stderr, "tlsprobe: %v\n", err)
 			return exitFailed
 		}
+		stdout.Write(escapeJSONControls(buf.Bytes()))
 	} else {
 		rep.writeText(stdout)
 	}
@@ -432,6 +436,38 @@ func (p *probe) report(res *starttls.Result, err error) *report {
 		rep.Error = &errorInfo{Kind: starttls.Kind(err), Message: err.Error()}
 	}
 	return rep
+}
+
+// escapeJSONControls rewrites, in encoded JSON, the characters that
+// encoding/json leaves raw but a terminal may act on: DEL, the C1 controls
+// (U+009B is an 8-bit CSI) and the Unicode format characters (bidi
+// overrides, zero-width marks), as \u escapes. They can only occur inside
+// strings, so the document decodes to the same values: a capability keeps
+// the spelling the server sent. Invalid UTF-8 is already U+FFFD.
+func escapeJSONControls(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) {
+			if out == nil {
+				out = append(make([]byte, 0, len(b)+16), b[:i]...)
+			}
+			if r > 0xffff {
+				// JSON escapes a rune beyond the BMP as a surrogate pair.
+				hi, lo := utf16.EncodeRune(r)
+				out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+			} else {
+				out = fmt.Appendf(out, `\u%04x`, r)
+			}
+		} else if out != nil {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return out
 }
 
 // printable returns s as is when it is already safe for a terminal, and

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -534,4 +535,32 @@ func TestProtocolTable(t *testing.T) {
 		assert.True(t, ok, name)
 		assert.Equal(t, name, newU("localhost").Protocol())
 	}
+}
+
+// TestProbeJSONNoRawControls: capabilities keep the spelling the server sent,
+// but the JSON on stdout carries no raw control character a terminal would
+// act on: DEL, the C1 controls (U+009B is an 8-bit CSI) and the Unicode
+// format characters (bidi overrides) are \u escapes, and decode back to the
+// text sent.
+func TestProbeJSONNoRawControls(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	addr, peer := scripttest.Listen(t, `
+		S: 220 mx.example.test ESMTP
+		C: EHLO localhost
+		S: 250-mx.example.test
+		S: "250-X-EVIL \x1b[31m\x7f\xc2\x9b2J\xc2\x85\xe2\x80\xae\xef\xbb\xbf\xf3\xa0\x80\x81\xff\r\n"
+		S: 250 STARTTLS
+		C: STARTTLS
+		S: 454 4.7.0 not now
+		!eof
+	`, &scripttest.Options{TLSConfig: pki.Server()})
+	r := runProbe(t, "-json", "-protocol", "smtp", addr)
+	require.NoError(t, peer.Wait())
+	assert.Equal(t, exitFailed, r.code)
+	for _, c := range r.stdout {
+		assert.False(t, c == 0x7f || (c < 0x20 && c != '\n') || (c >= 0x80 && c <= 0x9f) || unicode.Is(unicode.Cf, c),
+			"raw control %U on stdout", c)
+	}
+	assert.Equal(t, []string{"X-EVIL \x1b[31m\x7f\u009b2J\u0085\u202e\ufeff\U000e0001\ufffd", "STARTTLS"},
+		stringList(r.json["capabilities_before"]), "the value is kept, only its encoding is escaped")
 }
