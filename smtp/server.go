@@ -40,7 +40,18 @@ const (
 // states unless told otherwise: PIPELINING (RFC 2920), 8BITMIME (RFC 6152)
 // and ENHANCEDSTATUSCODES (RFC 2034). It returns a fresh slice.
 func DefaultExtensions() []string {
-	return []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}
+	return append([]string(nil), defaultExtensions[:]...)
+}
+
+// defaultExtensions backs [DefaultExtensions]; the server front reads it
+// without copying.
+var defaultExtensions = [...]string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}
+
+// stateKeyword reports whether an extension line names STARTTLS or AUTH,
+// the keywords that the state decides rather than the configured list.
+func stateKeyword(ext string) bool {
+	kw, _, _ := strings.Cut(ext, " ")
+	return starttls.EqualFold(kw, "STARTTLS") || starttls.EqualFold(kw, "AUTH")
 }
 
 // CapabilityOptions describes a server's EHLO (LHLO) keyword list for
@@ -82,8 +93,7 @@ func Capabilities(opts *CapabilityOptions) *starttls.Capabilities {
 	}
 	caps := &starttls.Capabilities{}
 	for _, e := range exts {
-		kw, _, _ := strings.Cut(e, " ")
-		if starttls.EqualFold(kw, "STARTTLS") || starttls.EqualFold(kw, "AUTH") {
+		if stateKeyword(e) {
 			continue
 		}
 		caps.Add(e)
@@ -227,6 +237,51 @@ func (f *front) reply(code int, texts ...string) error {
 	return nil
 }
 
+// tooMany ends the front for a client over MaxErrors refused commands,
+// with a 421 (RFC 5321, Section 3.8).
+func (f *front) tooMany() error {
+	return f.TooManyErrors("421 4.7.0 " + f.host + " Too many errors, closing connection")
+}
+
+// ehlo writes the EHLO (LHLO) reply before TLS: the hostname, then the
+// lines of Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}),
+// that is the configured extensions but STARTTLS and AUTH, then STARTTLS.
+// It writes them as WriteReply would, without building the set and the
+// slice of lines first. As WriteReply, it checks every line before writing
+// the first.
+func (f *front) ehlo() error {
+	exts := f.s.Extensions
+	if exts == nil {
+		exts = defaultExtensions[:]
+	}
+	if err := starttls.CheckLine(f.host); err != nil {
+		return f.Fail(nil, err)
+	}
+	for _, e := range exts {
+		if stateKeyword(e) {
+			continue
+		}
+		if err := starttls.CheckLine(e); err != nil {
+			return f.Fail(nil, err)
+		}
+	}
+	// RFC 5321, Section 4.1.1.1: the first line carries the domain, one
+	// keyword a line follows; RFC 3207, Section 4: STARTTLS is advertised
+	// before TLS.
+	if err := f.WriteLine("250-" + f.host); err != nil {
+		return err
+	}
+	for _, e := range exts {
+		if stateKeyword(e) {
+			continue
+		}
+		if err := f.WriteLine("250-" + e); err != nil {
+			return err
+		}
+	}
+	return f.WriteLine("250 STARTTLS")
+}
+
 func (f *front) run() (*starttls.Conn, error) {
 	if err := f.Start(); err != nil {
 		return nil, err
@@ -240,7 +295,6 @@ func (f *front) run() (*starttls.Conn, error) {
 	if err := f.reply(220, f.host+" "+kind+" ready"); err != nil {
 		return nil, err
 	}
-	tooMany := "421 4.7.0 " + f.host + " Too many errors, closing connection"
 	for {
 		raw, err := f.ReadLine()
 		if err != nil {
@@ -266,8 +320,7 @@ func (f *front) run() (*starttls.Conn, error) {
 				over = f.Refused()
 				break
 			}
-			lines := append([]string{f.host}, Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}).List()...)
-			err = f.reply(250, lines...)
+			err = f.ehlo()
 		case verb == "HELO" && !f.s.LMTP:
 			if arg == "" {
 				err = f.WriteLine("501 5.5.4 Syntax: HELO hostname")
@@ -290,7 +343,7 @@ func (f *front) run() (*starttls.Conn, error) {
 			return f.Upgrade(ReplyGoAhead, ReplyPipelined)
 		default:
 			if f.Refused() {
-				return nil, f.TooManyErrors(tooMany)
+				return nil, f.tooMany()
 			}
 			err = f.WriteLine(ReplyTLSRequired)
 		}
@@ -298,7 +351,7 @@ func (f *front) run() (*starttls.Conn, error) {
 			return nil, err
 		}
 		if over {
-			return nil, f.TooManyErrors(tooMany)
+			return nil, f.tooMany()
 		}
 	}
 }

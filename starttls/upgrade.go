@@ -315,7 +315,14 @@ func (up *upgrade) handshake(afterGoAhead bool) (*tls.Conn, error) {
 // setting a past deadline on the raw conn. crypto/tls would otherwise start
 // a goroutine per handshake to watch the same context; measured, that
 // goroutine cost about 1.5 % of a loopback upgrade.
+//
+// A context that can never be cancelled (no Done channel, such as
+// context.Background) is passed as it is: crypto/tls starts no goroutine
+// for it, and wrapping it would only cost an allocation.
 func handshakeContext(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
 	return context.WithoutCancel(ctx)
 }
 
@@ -354,12 +361,26 @@ func (up *upgrade) fail(step Step, kind, err error) error {
 // when the context ended (so that errors.Is finds context.DeadlineExceeded)
 // and turns a bare io.EOF into io.ErrUnexpectedEOF.
 func stepError(ctx context.Context, protocol string, step Step, kind, err error) error {
+	return stepErrorLimit(ctx, time.Time{}, protocol, step, kind, err)
+}
+
+// stepErrorLimit is stepError for a step that ran under ctx bounded further
+// by limit (when not zero), a deadline the caller set on the conn in place
+// of deriving a context with it (see [Front.Upgrade]): once limit has
+// passed the error carries context.DeadlineExceeded, exactly as if ctx had
+// been derived with context.WithDeadline(ctx, limit).
+func stepErrorLimit(ctx context.Context, limit time.Time, protocol string, step Step, kind, err error) error {
 	if err != nil {
 		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		ctxErr := ctx.Err()
-		if ctxErr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctxErr == nil && !limit.IsZero() {
+			// The derived context's timer would have fired at limit.
+			if !time.Now().Before(limit) {
+				ctxErr = context.DeadlineExceeded
+			}
+		} else if ctxErr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			// The conn's deadline is ctx's, and the poller may see it pass
 			// before ctx's own timer has marked ctx done.
 			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
@@ -399,24 +420,31 @@ func WatchContext(ctx context.Context, conn net.Conn) (release func()) {
 	return watchContext(ctx, conn).release
 }
 
-// watch is one WatchContext, in a single allocation; the core calls its
-// release method directly.
+// watch is one WatchContext, in a single allocation (none of its own when
+// it is a field of a [Front]); the core calls its methods directly.
 type watch struct {
 	conn     net.Conn
 	stop     func() bool
 	mu       sync.Mutex
 	released bool
+	aborted  bool
 }
 
 func watchContext(ctx context.Context, conn net.Conn) *watch {
-	w := &watch{conn: conn}
+	w := &watch{}
+	w.start(ctx, conn)
+	return w
+}
+
+// start begins watching ctx on conn; w is a zero watch.
+func (w *watch) start(ctx context.Context, conn net.Conn) {
+	w.conn = conn
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
 	if ctx.Done() != nil {
 		w.stop = context.AfterFunc(ctx, w.abort)
 	}
-	return w
 }
 
 // abort interrupts blocked I/O on the conn, unless released.
@@ -424,7 +452,19 @@ func (w *watch) abort() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.released {
+		w.aborted = true
 		w.conn.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// setDeadline replaces the conn's deadline with d while the watch runs,
+// unless ctx has already aborted it: under the watch's lock, an abort
+// either came first and is kept, or comes later and overrides d.
+func (w *watch) setDeadline(d time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.aborted && !w.released {
+		w.conn.SetDeadline(d)
 	}
 }
 
@@ -485,6 +525,15 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 			raw.Close()
 		}
 	}()
+	return serverSwitch(ctx, time.Time{}, c, sw)
+}
+
+// serverSwitch is the body of [ServerUpgrade], run while a watch applies
+// ctx to c's conn; the caller releases the watch and closes the conn on
+// error. limit, when not zero, is a deadline sooner than ctx's that the
+// caller has set on the conn (a [Front]'s handshake timeout): errors treat
+// it as ctx's own deadline (see stepErrorLimit).
+func serverSwitch(ctx context.Context, limit time.Time, c *Conn, sw *ServerSwitch) (*Conn, error) {
 	if sw == nil || sw.TLSConfig == nil {
 		protocol := ""
 		if sw != nil {
@@ -496,17 +545,17 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 		if sw.Refusal != "" {
 			c.WriteLine(sw.Refusal)
 		}
-		return nil, stepError(ctx, sw.Protocol, StepStartTLS, ErrInjectedData,
+		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepStartTLS, ErrInjectedData,
 			fmt.Errorf("%d bytes pipelined behind the STARTTLS command", n))
 	}
 	if err := c.WriteLine(sw.GoAhead); err != nil {
-		return nil, stepError(ctx, sw.Protocol, StepStartTLS, nil, err)
+		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepStartTLS, nil, err)
 	}
 	c.Mark("-- TLS --")
-	tlsConn := tls.Server(raw, sw.TLSConfig)
+	tlsConn := tls.Server(c.NetConn(), sw.TLSConfig)
 	if err := tlsConn.HandshakeContext(handshakeContext(ctx)); err != nil {
 		tlsConn.Close()
-		return nil, stepError(ctx, sw.Protocol, StepHandshake, handshakeKind(err), err)
+		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepHandshake, handshakeKind(err), err)
 	}
 	return c.handOver(tlsConn), nil
 }
