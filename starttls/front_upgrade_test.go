@@ -1,0 +1,133 @@
+package starttls_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tlsup/tlsup/internal/scripttest"
+	"github.com/tlsup/tlsup/internal/servertest"
+	"github.com/tlsup/tlsup/starttls"
+)
+
+// The transition of Front.Upgrade runs under the front's own context watch
+// and a deadline, not a derived context: these tests pin the bounds that a
+// derived context used to give.
+
+// TestFrontUpgradeCancelInHandshake cancels ctx while the front waits for
+// the client's first TLS record: the handshake is aborted at once, with
+// ctx's error, although the handshake timeout is far away.
+func TestFrontUpgradeCancelInHandshake(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	mine, theirs := net.Pipe()
+	t.Cleanup(func() { mine.Close(); theirs.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := toyServe(ctx, theirs, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
+		done <- err
+	}()
+	c := starttls.NewConn(mine, nil)
+	require.NoError(t, mine.SetDeadline(time.Now().Add(5*time.Second)))
+	line, err := c.ReadLine()
+	require.NoError(t, err)
+	require.Equal(t, "OK toy ready", string(line))
+	require.NoError(t, c.WriteLine("STARTTLS"))
+	line, err = c.ReadLine()
+	require.NoError(t, err)
+	require.Equal(t, "OK begin TLS", string(line))
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		t.Logf("cancel to return: %v", time.Since(start))
+		require.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, starttls.ErrHandshake)
+		var e *starttls.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, starttls.StepHandshake, e.Step)
+	case <-time.After(2 * time.Second):
+		t.Fatal("cancel did not abort the handshake within 2 s")
+	}
+	// The front closed its end.
+	_, err = mine.Read(make([]byte, 16))
+	assert.ErrorIs(t, err, io.EOF)
+}
+
+// TestFrontUpgradeCtxDone: ctx ending between the STARTTLS command and
+// Upgrade (its watch may or may not have fired yet) still ends the
+// transition at once with ctx's error, however the race falls.
+func TestFrontUpgradeCtxDone(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	for i := range 20 {
+		server, client := servertest.TCPPair(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		f := starttls.NewFront(ctx, server, "toy", &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
+		require.NoError(t, f.Start())
+		_, err := client.Write([]byte("STARTTLS\r\n"))
+		require.NoError(t, err)
+		line, err := f.ReadLine()
+		require.NoError(t, err)
+		require.Equal(t, "STARTTLS", string(line))
+		cancel()
+		start := time.Now()
+		tc, err := f.Upgrade("OK begin TLS", "NO pipelining")
+		f.Finish(err)
+		elapsed := time.Since(start)
+		assert.Less(t, elapsed, 2*time.Second, "round %d: Upgrade took %v after cancel", i, elapsed)
+		assert.Nil(t, tc)
+		require.ErrorIs(t, err, context.Canceled, "round %d", i)
+		assertClosed(t, server)
+	}
+}
+
+// TestFrontUpgradeCtxDeadline: a ctx deadline sooner than the handshake
+// timeout bounds the handshake, and the error says so.
+func TestFrontUpgradeCtxDeadline(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!hold\n", &scripttest.Options{
+		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	tc, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Nil(t, tc)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, starttls.ErrHandshake)
+	var e *starttls.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, starttls.StepHandshake, e.Step)
+	assertClosed(t, raw)
+	require.NoError(t, peer.Wait())
+}
+
+// TestFrontUpgradeReleases: after a successful upgrade, the conn has no
+// deadline left and cancelling ctx no longer touches it.
+func TestFrontUpgradeReleases(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!tls\n!sleep 300ms\nC: CAPS\n", &scripttest.Options{
+		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tc, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer tc.Close()
+	cancel()
+	// The peer sends CAPS after 300 ms: past the handshake timeout, after
+	// the cancel. Neither may cut the session the caller now owns.
+	line, err := tc.ReadLine()
+	require.NoError(t, err)
+	assert.Equal(t, "CAPS", string(line))
+	require.NoError(t, peer.Wait())
+	_, err = tc.ReadLine()
+	assert.ErrorIs(t, err, io.EOF)
+}
