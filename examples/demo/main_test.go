@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"path/filepath"
@@ -523,5 +525,116 @@ func TestCheckPlain(t *testing.T) {
 		ok, err := checkPlain(tt.in)
 		assert.Equal(t, tt.ok, ok, tt.in)
 		assert.Equal(t, tt.wantErr, err != nil, tt.in)
+	}
+}
+
+// TestServePipelinedSplitWrites: a command sent a few milliseconds after
+// STARTTLS (STLS), so that it arrives after the go-ahead where the
+// ClientHello belongs, is never answered: the handshake fails and the
+// connection is closed.
+func TestServePipelinedSplitWrites(t *testing.T) {
+	d := startServe(t)
+	for _, tc := range []struct{ proto, script string }{
+		{"smtp", "S: 220 localhost ESMTP ready\nC: STARTTLS\nS: 220 2.0.0 Ready to start TLS\n!sleep 5ms\nC: RSET\n!eof"},
+		{"smtp", "S: 220 localhost ESMTP ready\nC: STARTTLS\nS: 220 2.0.0 Ready to start TLS\n!sleep 5ms\nC: MAIL FROM:<a@localhost>\nC+ RCPT TO:<b@localhost>\nC+ DATA\n!eof"},
+		{"imap", "S: * OK [CAPABILITY IMAP4rev1 LITERAL- STARTTLS LOGINDISABLED] localhost ready\nC: a STARTTLS\nS: a OK Begin TLS negotiation now\n!sleep 5ms\nC: b LOGIN demo demo\n!eof"},
+		{"pop3", "S: +OK {_} {_} ready\nC: STLS\nS: +OK Begin TLS negotiation\n!sleep 5ms\nC: USER demo\n!eof"},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			conn, err := net.Dial("tcp", d.addrs[tc.proto])
+			require.NoError(t, err)
+			t.Cleanup(func() { conn.Close() })
+			peer := scripttest.Start(t, conn, tc.script, &scripttest.Options{Role: scripttest.Client})
+			require.NoError(t, peer.Wait())
+		})
+	}
+}
+
+// TestServeShutdownBusy: SIGTERM (the context ending) makes -serve exit 0
+// within the contract's 5 s even with clients mid-handshake, mid-DATA, idle
+// inside TLS and idle before TLS; each of their connections is closed. The
+// clients are driven on the test goroutine, so that each has read the last
+// reply before its stall when the signal comes.
+func TestServeShutdownBusy(t *testing.T) {
+	d := startServe(t)
+	roots, err := tlsconf.LoadRoots(filepath.Join(d.certs, "ca.pem"))
+	require.NoError(t, err)
+	// step writes line (when not empty) and reads one line that must start
+	// with want.
+	type stalled struct {
+		conn net.Conn
+		r    *bufio.Reader
+	}
+	step := func(s *stalled, line, want string) {
+		t.Helper()
+		if line != "" {
+			_, err := io.WriteString(s.conn, line+"\r\n")
+			require.NoError(t, err)
+		}
+		got, err := s.r.ReadString('\n')
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(got, want), "after %q: got %q, want %q...", line, got, want)
+	}
+	dial := func(proto string) *stalled {
+		conn, err := net.Dial("tcp", d.addrs[proto])
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		return &stalled{conn, bufio.NewReader(conn)}
+	}
+	startTLS := func(s *stalled) {
+		t.Helper()
+		require.Zero(t, s.r.Buffered())
+		tc := tls.Client(s.conn, tlsconf.Client(hostname, roots))
+		require.NoError(t, tc.Handshake())
+		s.conn, s.r = tc, bufio.NewReader(tc)
+	}
+	smtpEHLO := func(s *stalled) {
+		t.Helper()
+		for {
+			got, err := s.r.ReadString('\n')
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(got, "250"), got)
+			if strings.HasPrefix(got, "250 ") {
+				return
+			}
+		}
+	}
+
+	// SMTP: the go-ahead, then no ClientHello.
+	handshake := dial("smtp")
+	step(handshake, "", "220 ")
+	step(handshake, "STARTTLS", "220 ")
+	// SMTP: inside TLS, half a message after DATA.
+	data := dial("smtp")
+	step(data, "", "220 ")
+	step(data, "STARTTLS", "220 ")
+	startTLS(data)
+	_, err = io.WriteString(data.conn, "EHLO client\r\n")
+	require.NoError(t, err)
+	smtpEHLO(data)
+	step(data, "MAIL FROM:<demo@localhost>", "250 ")
+	step(data, "RCPT TO:<demo@localhost>", "250 ")
+	step(data, "DATA", "354 ")
+	_, err = io.WriteString(data.conn, "Subject: half a message\r\n")
+	require.NoError(t, err)
+	// IMAP: idle inside TLS.
+	imapIdle := dial("imap")
+	step(imapIdle, "", "* OK ")
+	step(imapIdle, "a STARTTLS", "a OK ")
+	startTLS(imapIdle)
+	step(imapIdle, "b NOOP", "b OK ")
+	// POP3: idle before TLS.
+	popIdle := dial("pop3")
+	step(popIdle, "", "+OK ")
+
+	start := time.Now()
+	require.Equal(t, 0, d.stop())
+	assert.Less(t, time.Since(start), 5*time.Second)
+	for i, s := range []*stalled{handshake, data, imapIdle, popIdle} {
+		require.NoError(t, s.conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+		_, err := io.Copy(io.Discard, s.r)
+		var ne net.Error
+		assert.False(t, errors.As(err, &ne) && ne.Timeout(), "client %d: want its connection closed by the shutdown, got %v", i, err)
 	}
 }
