@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -563,4 +570,62 @@ func TestProbeJSONNoRawControls(t *testing.T) {
 	}
 	assert.Equal(t, []string{"X-EVIL \x1b[31m\x7f\u009b2J\u0085\u202e\ufeff\U000e0001\ufffd", "STARTTLS"},
 		stringList(r.json["capabilities_before"]), "the value is kept, only its encoding is escaped")
+}
+
+// TestProbeEvilCertificateNames: a certificate whose subject and DNS names
+// carry terminal controls (ESC, BEL, DEL, the C1 CSI) is reported, in text
+// and in JSON, and in the verification error that quotes those names,
+// without a raw control character.
+func TestProbeEvilCertificateNames(t *testing.T) {
+	// crypto/x509 refuses such DNS names through tlsconf; the leaf is
+	// made here, with the CN (a UTF8String) carrying the C1 control.
+	evil := "\x1b]0;pwn\x07\x7f\u009b2J.example.test"
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "evil test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	caCert, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: evil},
+		DNSNames:  []string{"x\x1b[31m\x7f.example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, caCert, &leafKey.PublicKey, caKey)
+	require.NoError(t, err)
+	cert := tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600))
+	script := greeting + goAhead + "!tls\n!hold"
+	for _, asJSON := range []bool{false, true} {
+		addr, peer := scripttest.Listen(t, script, &scripttest.Options{TLSConfig: scripttest.ServerWith(cert)})
+		args := []string{"-protocol", "smtp", "-cafile", caFile, "-servername", scripttest.TestName, addr}
+		if asJSON {
+			args = append([]string{"-json"}, args...)
+		}
+		r := runProbe(t, args...)
+		peer.Wait()
+		assert.Equal(t, exitFailed, r.code)
+		for _, out := range []string{r.stdout, r.stderr} {
+			for _, c := range out {
+				assert.False(t, c == 0x7f || (c < 0x20 && c != '\n') || (c >= 0x80 && c <= 0x9f),
+					"raw control %U in %q", c, out)
+			}
+		}
+		if asJSON {
+			assert.Equal(t, "certificate", r.errorKind(t))
+			certs := r.json["peer_certificates"].([]any)
+			require.NotEmpty(t, certs)
+			assert.Contains(t, certs[0].(map[string]any)["subject"], "pwn\x07\x7f\u009b2J", "JSON keeps the value")
+		} else {
+			assert.Contains(t, r.stdout, "FAILED (certificate)")
+		}
+	}
 }
