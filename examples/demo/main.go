@@ -52,6 +52,10 @@ const (
 	hostname = "localhost"
 	// sessionIdle bounds the wait for each command after TLS.
 	sessionIdle = 60 * time.Second
+	// plaintextLimit bounds the whole pre-TLS phase, handshake included:
+	// the front's idle timeout (60 s) alone would let a client that sends
+	// NOOP every 59 s stay in plaintext for ever.
+	plaintextLimit = 5 * time.Minute
 	// shutdownGrace bounds the wait for sessions to end after a signal, well
 	// inside the contract's 5 s.
 	shutdownGrace = 2 * time.Second
@@ -258,7 +262,9 @@ func (s *servers) handle(proto string, sess session, conn net.Conn) {
 	// the conn.
 	stop := context.AfterFunc(s.ctx, func() { conn.Close() })
 	defer stop()
-	tc, err := sess.front.Serve(s.ctx, conn)
+	fctx, cancel := context.WithTimeout(s.ctx, plaintextLimit)
+	tc, err := sess.front.Serve(fctx, conn)
+	cancel()
 	if err != nil {
 		s.log.printf("%s %s: front: %v", proto, remote, err)
 		return
