@@ -191,6 +191,7 @@ type CommandError struct {
 	Err error
 }
 
+// Error returns "starttls: imap: bad command: " and the reason.
 func (e *CommandError) Error() string {
 	return "starttls: imap: bad command: " + strings.TrimPrefix(e.Err.Error(), "starttls: ")
 }

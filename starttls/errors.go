@@ -80,6 +80,8 @@ type Error struct {
 	Err error
 }
 
+// Error returns "starttls: <protocol>: <step>: " followed by the kind and
+// the cause, with control characters escaped.
 func (e *Error) Error() string {
 	return scrub(e.text())
 }
@@ -149,6 +151,8 @@ type ReplyError struct {
 	Kind error
 }
 
+// Error returns "starttls: <protocol>: <command>: " followed by the reply as
+// the peer sent it (code or status, then the escaped text).
 func (e *ReplyError) Error() string {
 	return scrub(e.text())
 }
@@ -201,6 +205,7 @@ func NewProtocolError(format string, args ...any) error {
 	return ProtocolError(fmt.Sprintf(format, args...))
 }
 
+// Error returns "starttls: protocol violation: " and the description.
 func (e ProtocolError) Error() string { return scrub("starttls: protocol violation: " + string(e)) }
 
 // Unwrap returns [ErrProtocol].
