@@ -153,9 +153,9 @@ func ExampleUpgrade_opportunistic() {
 		return
 	}
 	defer res.Conn.Close()
-	fmt.Println("tls:", res.TLS, "plaintext:", res.Plaintext, "tls conn:", tc != nil)
+	fmt.Println("tls:", res.TLS, "plaintext:", res.Plaintext, "handshake:", tc.ConnectionState().HandshakeComplete)
 	// Output:
-	// tls: false plaintext: true tls conn: false
+	// tls: false plaintext: true handshake: false
 }
 
 func ExampleAPOPTimestamp() {

@@ -205,7 +205,8 @@ func wantReply(step starttls.Step, kind error, command, text string) func(*testi
 func wantPlaintext(before []string) func(*testing.T, *tls.Conn, *starttls.Result, error) {
 	return func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 		require.NoError(t, err)
-		assert.Nil(t, tc)
+		require.NotNil(t, tc, "a placeholder, safe to close")
+		assert.False(t, tc.ConnectionState().HandshakeComplete)
 		assert.True(t, res.Plaintext)
 		assert.False(t, res.TLS)
 		assert.Nil(t, res.After)

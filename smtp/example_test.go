@@ -83,9 +83,9 @@ func ExampleUpgrade_opportunistic() {
 		return
 	}
 	defer res.Conn.Close()
-	fmt.Println(tc == nil, res.TLS, res.Plaintext)
+	fmt.Println(tc.ConnectionState().HandshakeComplete, res.TLS, res.Plaintext)
 	// Output:
-	// true false true
+	// false false true
 }
 
 // A refusal carries the server's reply, escaped, for errors.As.

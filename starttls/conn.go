@@ -65,6 +65,7 @@ type Conn struct {
 	rmu        sync.Mutex // guards r and lineErr: net.Conn allows concurrent Reads
 	r          *bufio.Reader
 	lineErr    error // set once ReadLine lost its place in the line stream
+	heard      bool  // a byte was consumed from the peer (see silent)
 	maxLine    int
 	maxLines   int
 	server     bool
@@ -155,6 +156,14 @@ func (c *Conn) Buffered() int {
 	return c.r.Buffered()
 }
 
+// silent reports whether the peer has sent nothing at all on c: no byte
+// consumed, none buffered.
+func (c *Conn) silent() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return !c.heard && (c.r == nil || c.r.Buffered() == 0)
+}
+
 // MaxLineLength returns the line bound in force.
 func (c *Conn) MaxLineLength() int { return c.maxLine }
 
@@ -176,7 +185,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.r == nil {
 		return 0, net.ErrClosed // handed over to TLS
 	}
-	return c.r.Read(p)
+	n, err := c.r.Read(p)
+	c.heard = c.heard || n > 0
+	return n, err
 }
 
 // ReadByte reads one raw byte through the line reader's buffer. With it a
@@ -190,7 +201,9 @@ func (c *Conn) ReadByte() (byte, error) {
 	if c.r == nil {
 		return 0, net.ErrClosed // handed over to TLS
 	}
-	return c.r.ReadByte()
+	b, err := c.r.ReadByte()
+	c.heard = c.heard || err == nil
+	return b, err
 }
 
 // ReadLine reads one line and returns it without its terminator. The slice
@@ -227,6 +240,7 @@ func (c *Conn) readLineLocked() ([]byte, error) {
 		return nil, net.ErrClosed // handed over to TLS
 	}
 	line, err := c.r.ReadSlice('\n')
+	c.heard = c.heard || len(line) > 0
 	if err != nil {
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
@@ -285,6 +299,7 @@ func (c *Conn) Discard(n int64) error {
 		}
 		m, err := c.r.Discard(int(chunk))
 		n -= int64(m)
+		c.heard = c.heard || m > 0
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF

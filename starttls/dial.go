@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"time"
 
 	"golang.org/x/net/idna"
 )
@@ -17,7 +18,9 @@ import (
 // the server announces. A nil cfg means the defaults.
 //
 // The connect is bounded by ctx too. A failed connect is an [*Error] at
-// [StepConnect]; everything else is as for Upgrade.
+// [StepConnect] matching ErrConnect (refused, unreachable, no such host),
+// or context.DeadlineExceeded or context.Canceled when ctx ended first;
+// everything else is as for Upgrade.
 func Dial(ctx context.Context, network, addr string, u Upgrader, cfg *Config) (*tls.Conn, *Result, error) {
 	var c Config
 	if cfg != nil {
@@ -28,7 +31,7 @@ func Dial(ctx context.Context, network, addr string, u Upgrader, cfg *Config) (*
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, &Result{Protocol: u.Protocol(), Mode: c.Mode, Policy: c.Policy},
-				&Error{Protocol: u.Protocol(), Step: StepConnect, Err: err}
+				&Error{Protocol: u.Protocol(), Step: StepConnect, Kind: ErrConnect, Err: err}
 		}
 		if ascii, err := idna.Lookup.ToASCII(host); err == nil {
 			host = ascii
@@ -44,7 +47,16 @@ func Dial(ctx context.Context, network, addr string, u Upgrader, cfg *Config) (*
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, &Result{Protocol: u.Protocol(), Mode: c.Mode, Policy: c.Policy},
-			stepError(ctx, u.Protocol(), StepConnect, nil, err)
+			stepError(ctx, u.Protocol(), StepConnect, connectKind(ctx, err), err)
 	}
 	return Upgrade(ctx, conn, u, &c)
+}
+
+// connectKind is the kind of a failed connect: the context's end when it
+// ended (a timeout is not a refusal), ErrConnect otherwise.
+func connectKind(ctx context.Context, err error) error {
+	if ctxErr := contextErr(ctx, time.Time{}, err); ctxErr != nil {
+		return ctxErr
+	}
+	return ErrConnect
 }

@@ -15,9 +15,11 @@ import (
 )
 
 // Kind sentinels. Every error returned by this module's upgrade functions
-// matches at most one of them with [errors.Is]; failures that are not the
-// peer's fault (a deadline, a hang-up, a certificate problem) match the
-// standard library's errors instead, as documented on [Upgrade].
+// is an [*Error] whose Kind is the sentinel it matches with [errors.Is]:
+// one of these, or, for failures that are not the peer's fault, the
+// standard library's context.DeadlineExceeded, context.Canceled (the
+// context ended: a timeout) or io.ErrUnexpectedEOF (the peer hung up), as
+// documented on [Upgrade] and [Error.Kind].
 var (
 	// ErrNotOffered: the peer did not advertise STARTTLS (or STLS) and the
 	// policy requires it.
@@ -50,7 +52,34 @@ var (
 	// one that names no server to verify). It is reported before any byte
 	// is read or written.
 	ErrConfig = errors.New("starttls: invalid configuration")
+	// ErrConnect: the connection could not be made (refused, unreachable,
+	// name not found). The net error is in the chain.
+	ErrConnect = errors.New("starttls: connect failed")
 )
+
+// kinds are the sentinels an [Error.Kind] can be, in the order in which
+// they are looked for in a cause: the most specific first, the context's
+// end before a hang-up it may have caused.
+var kinds = []error{
+	ErrConfig, ErrConnect, ErrInjectedData, ErrHandshake, ErrNotOffered,
+	ErrPreauth, ErrGreetingRejected, ErrTooLarge, ErrRefused, ErrProtocol,
+	ErrUnsafeArgument, ErrQuit,
+	context.DeadlineExceeded, context.Canceled, io.ErrUnexpectedEOF,
+}
+
+// kindOf returns kind when it is not nil, and otherwise the first of kinds
+// that err matches, or nil: so that Error.Kind agrees with errors.Is.
+func kindOf(kind, err error) error {
+	if kind != nil || err == nil {
+		return kind
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return nil
+}
 
 // Step names the stage of an upgrade at which an [Error] happened.
 type Step string
@@ -81,7 +110,14 @@ type Error struct {
 	Protocol string
 	// Step is where the upgrade failed.
 	Step Step
-	// Kind is one of the package's sentinels, or nil.
+	// Kind is the sentinel the error matches with errors.Is, for a switch:
+	// one of the package's (ErrConfig, ErrConnect, ErrNotOffered,
+	// ErrRefused, ErrInjectedData, ErrPreauth, ErrGreetingRejected,
+	// ErrProtocol, ErrTooLarge, ErrHandshake, ErrUnsafeArgument, ErrQuit),
+	// context.DeadlineExceeded or context.Canceled (the context ended), or
+	// io.ErrUnexpectedEOF (the peer hung up). It is nil only for a local
+	// I/O failure none of these describes. A handshake that timed out is
+	// ErrHandshake and matches context.DeadlineExceeded too.
 	Kind error
 	// Err is the cause; it may be nil when Kind says it all.
 	Err error
@@ -98,7 +134,9 @@ func (e *Error) text() string {
 	var b strings.Builder
 	writePrefix(&b, e.Protocol)
 	b.WriteString(string(e.Step))
-	if e.Kind != nil {
+	if e.Kind != nil && !(e.Err != nil && errors.Is(e.Err, e.Kind)) {
+		// The kind, unless the cause says it already (a reply, a deadline,
+		// a protocol error).
 		b.WriteString(": ")
 		b.WriteString(strings.TrimPrefix(e.Kind.Error(), "starttls: "))
 	}
@@ -106,7 +144,7 @@ func (e *Error) text() string {
 		// The reply already names the protocol; say its kind (unless Kind
 		// did), then the command when the step does not name it, then
 		// what the peer said.
-		if e.Kind == nil {
+		if e.Kind == nil || errors.Is(reply, e.Kind) {
 			b.WriteString(": ")
 			b.WriteString(strings.TrimPrefix(reply.Unwrap().Error(), "starttls: "))
 		}
@@ -318,7 +356,7 @@ func stepErrorLimit(ctx context.Context, limit time.Time, protocol string, step 
 			return err
 		}
 	}
-	return &Error{Protocol: protocol, Step: step, Kind: kind, Err: err}
+	return &Error{Protocol: protocol, Step: step, Kind: kindOf(kind, err), Err: err}
 }
 
 // contextErr returns ctx's error, or context.DeadlineExceeded once ctx's

@@ -53,7 +53,11 @@ type Mode int
 
 const (
 	// Auto: implicit TLS on the protocol's implicit-TLS port (see
-	// [ImplicitPorter]), STARTTLS on every other port.
+	// [ImplicitPorter]), STARTTLS on every other port. It decides by port
+	// alone and never probes a silent port with a ClientHello: a server
+	// whose greeting is late on purpose (a banner delay, a pregreet test
+	// that drops clients talking first) would lose the session. A greeting
+	// that never comes ends with an error that suggests Implicit.
 	Auto Mode = iota
 	// StartTLS: plaintext greeting, then the STARTTLS (STLS) command.
 	StartTLS

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 )
 
@@ -161,8 +162,14 @@ type Result struct {
 // in the chain), context.DeadlineExceeded or context.Canceled (with
 // os.ErrDeadlineExceeded) when ctx ended, or io.ErrUnexpectedEOF when the
 // peer hung up (by closing or by a reset). On success the caller owns the
-// returned *tls.Conn and the session continues on Result.Conn. With
-// Result.Plaintext the *tls.Conn is nil: the session is Result.Conn.
+// returned *tls.Conn and the session continues on Result.Conn; closing
+// either closes the connection. With Result.Plaintext (Opportunistic only)
+// the *tls.Conn is not nil but a placeholder: its handshake never ran
+// (ConnectionState().HandshakeComplete is false), Close closes the
+// plaintext connection, and reads and writes on it fail with ErrNoTLS
+// without sending a byte; the session is Result.Conn. So a deferred Close
+// is safe under every policy, and test Result.Plaintext (or Result.TLS),
+// never the pointer, to know whether the session is encrypted.
 func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.Conn, *Result, error) {
 	start := time.Now()
 	var c Config
@@ -186,8 +193,35 @@ func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.
 		res.Conn = nil
 		return nil, res, err
 	}
+	if res.Plaintext {
+		tlsConn = noTLSConn(conn)
+	}
 	return tlsConn, res, nil
 }
+
+// ErrNoTLS is what reads and writes on the *tls.Conn returned with a
+// plaintext session (Result.Plaintext, Opportunistic policy only) fail
+// with: that *tls.Conn is a placeholder, safe to close, that never carries
+// a byte.
+var ErrNoTLS = errors.New("starttls: no tls: the session continued in plaintext (Result.Plaintext); it goes on over Result.Conn")
+
+// noTLSConn returns the placeholder *tls.Conn of a plaintext session: its
+// handshake never ran (ConnectionState().HandshakeComplete is false), its
+// Close closes conn, and its reads and writes fail with ErrNoTLS before a
+// byte reaches the peer, so that code written for the TLS outcome (a
+// deferred Close, a write) neither panics on a nil pointer nor leaks
+// plaintext.
+func noTLSConn(conn net.Conn) *tls.Conn {
+	// The name is never verified: no handshake gets as far as a byte.
+	return tls.Client(noTLS{conn}, &tls.Config{ServerName: "plaintext.invalid"})
+}
+
+// noTLS is the conn under the placeholder *tls.Conn: Close and deadlines
+// reach the plaintext conn, reads and writes do not.
+type noTLS struct{ net.Conn }
+
+func (noTLS) Read([]byte) (int, error)  { return 0, ErrNoTLS }
+func (noTLS) Write([]byte) (int, error) { return 0, ErrNoTLS }
 
 // checkConfig reports why cfg cannot verify a server, before any I/O.
 func checkConfig(cfg *tls.Config) error {
@@ -211,7 +245,7 @@ type upgrade struct {
 func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	if err := checkConfig(up.cfg.TLSConfig); err != nil {
 		up.conn.Close()
-		return nil, &Error{Protocol: up.u.Protocol(), Step: StepConfig, Err: err}
+		return nil, &Error{Protocol: up.u.Protocol(), Step: StepConfig, Kind: ErrConfig, Err: err}
 	}
 	first := StepGreeting
 	if up.res.Mode == Implicit {
@@ -241,7 +275,7 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	g, err := up.u.Greet(up.ctx, c)
 	up.res.Greeting = g.Text
 	if err != nil {
-		return nil, up.fail(StepGreeting, nil, err)
+		return nil, up.fail(StepGreeting, nil, silentAnswer(up.ctx, c, err))
 	}
 	before := g.Capabilities
 	if before == nil {
@@ -397,7 +431,7 @@ func ClientUpgrade(ctx context.Context, c *Conn, sw *ClientSwitch) (tlsConn *tls
 	}
 	if err := checkConfig(cfg); err != nil {
 		raw.Close()
-		return nil, &Error{Protocol: protocol, Step: StepConfig, Err: err}
+		return nil, &Error{Protocol: protocol, Step: StepConfig, Kind: ErrConfig, Err: err}
 	}
 	if err := ctx.Err(); err != nil {
 		raw.Close()
@@ -446,6 +480,26 @@ func handshakeContext(ctx context.Context) context.Context {
 		return ctx
 	}
 	return context.WithoutCancel(ctx)
+}
+
+// silentAnswer explains a greeting that never came: a port that stays
+// silent until the deadline is most often one that waits for a ClientHello
+// (implicit TLS on a port Mode Auto does not know). Auto does not probe for
+// it: sending a ClientHello to a server that greets late (a delayed SMTP
+// banner, a pregreet test) would cost the session, and a silent port is
+// as likely a filtered one. The error says so instead. Other errors are
+// returned as they are.
+func silentAnswer(ctx context.Context, c *Conn, err error) error {
+	if !c.silent() {
+		return err
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("the server sent nothing: it may expect implicit TLS (Mode Implicit): %w", err)
 }
 
 // plaintextAnswer explains a handshake that met plaintext where the peer's

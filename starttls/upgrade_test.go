@@ -251,7 +251,7 @@ func checkUpgrade(t *testing.T, tt upgradeCase, tc *tls.Conn, res *starttls.Resu
 	if len(tt.wantErr) == 0 && tt.wantKind == "" {
 		require.NoError(t, err)
 		if tt.wantPlain {
-			assert.Nil(t, tc)
+			assertNoTLS(t, tc)
 		} else {
 			require.NotNil(t, tc)
 			assert.NotZero(t, res.State.Version)
@@ -271,7 +271,23 @@ func checkUpgrade(t *testing.T, tt upgradeCase, tc *tls.Conn, res *starttls.Resu
 	if tt.wantStep != "" {
 		assert.Equal(t, tt.wantStep, e.Step, "step of %v", err)
 	}
+	assertKindAgrees(t, err, tt.wantErr...)
 	assertErrorText(t, err)
+}
+
+// assertKindAgrees checks that err's Kind is set, that errors.Is agrees
+// with it, and that it is one of want (the first sentinel a case lists) or
+// ErrHandshake for a failure inside the handshake (a handshake that timed
+// out is ErrHandshake and matches the deadline too).
+func assertKindAgrees(t *testing.T, err error, want ...error) {
+	t.Helper()
+	var e *starttls.Error
+	require.ErrorAs(t, err, &e)
+	require.NotNil(t, e.Kind, "Kind of %v", err)
+	require.ErrorIs(t, err, e.Kind)
+	if len(want) > 0 && e.Kind != starttls.ErrHandshake {
+		assert.Contains(t, want, e.Kind, "Kind of %v: got %v", err, e.Kind)
+	}
 }
 
 func TestUpgradePolicy(t *testing.T) {
@@ -339,13 +355,42 @@ func TestUpgradeOpportunisticSessionContinues(t *testing.T) {
 		TLSConfig: pki.Client(scripttest.TestName), Policy: starttls.Opportunistic,
 	})
 	require.NoError(t, err)
-	assert.Nil(t, tc)
+	assertNoTLS(t, tc)
 	assert.True(t, res.Plaintext)
 	assert.False(t, res.TLS)
 	require.NoError(t, res.Conn.WriteLine("NOOP"))
 	line, err := res.Conn.ReadLine()
 	require.NoError(t, err)
 	assert.Equal(t, "OK plain", string(line))
+	require.NoError(t, peer.Wait())
+}
+
+// assertNoTLS checks the *tls.Conn of a plaintext session: a placeholder
+// whose handshake never ran and whose reads and writes fail with ErrNoTLS.
+func assertNoTLS(t *testing.T, tc *tls.Conn) {
+	t.Helper()
+	require.NotNil(t, tc, "a plaintext session still gets a *tls.Conn safe to close")
+	assert.False(t, tc.ConnectionState().HandshakeComplete)
+	_, err := tc.Write([]byte("MAIL FROM:<a@example.test>\r\n"))
+	require.ErrorIs(t, err, starttls.ErrNoTLS)
+	_, err = tc.Read(make([]byte, 1))
+	require.ErrorIs(t, err, starttls.ErrNoTLS)
+}
+
+// TestUpgradePlaintextPlaceholder: under Opportunistic, code written for
+// the TLS outcome (defer tlsConn.Close(), a write on it) neither panics
+// nor sends a byte in plaintext, and Close closes the session.
+func TestUpgradePlaintextPlaceholder(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	raw, peer := scripttest.Pipe(t, toyGreet+toyCapsNoTLS+"!close\n", &scripttest.Options{TLSConfig: pki.Server()})
+	tc, res, err := starttls.Upgrade(background(t, 5*time.Second), raw, &toy{}, &starttls.Config{
+		TLSConfig: pki.Client(scripttest.TestName), Policy: starttls.Opportunistic,
+	})
+	require.NoError(t, err)
+	require.True(t, res.Plaintext)
+	assertNoTLS(t, tc) // the peer script fails if a byte arrives
+	require.NoError(t, tc.Close())
+	require.Error(t, res.Conn.WriteLine("NOOP"), "closing the placeholder closes the session")
 	require.NoError(t, peer.Wait())
 }
 
@@ -418,6 +463,7 @@ func TestUpgradeSilence(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	tests := []upgradeCase{
 		{name: "greeting", script: "!hold\n", wantStep: starttls.StepGreeting},
+		{name: "greeting cut", script: "S: \"OK to\"\n!hold\n", wantStep: starttls.StepGreeting},
 		{name: "discovery", script: toyGreet + "C: CAPS\n!hold\n", wantStep: starttls.StepDiscover},
 		{name: "starttls", script: toyGreet + toyCapsTLS + "C: GO\n!hold\n", wantStep: starttls.StepStartTLS},
 		{name: "handshake", script: toyGreet + toyCapsTLS + toyGo + "!hold\n", wantStep: starttls.StepHandshake},
@@ -434,6 +480,14 @@ func TestUpgradeSilence(t *testing.T) {
 			}
 			tc, res, err, _ := runUpgrade(t, pki, tt)
 			checkUpgrade(t, tt, tc, res, err)
+			// A port silent from the first byte most often waits for a
+			// ClientHello: the error says so, and only then.
+			const hint = "the server sent nothing: it may expect implicit TLS"
+			if tt.name == "greeting" {
+				assert.Contains(t, err.Error(), hint)
+			} else {
+				assert.NotContains(t, err.Error(), hint)
+			}
 		})
 	}
 }
@@ -732,12 +786,21 @@ func TestDial(t *testing.T) {
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, starttls.StepConnect, e.Step)
 		assert.False(t, res.TLS)
+		assertKindAgrees(t, err, starttls.ErrConnect)
 		assertErrorText(t, err)
+	})
+	t.Run("connect cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, _, err := starttls.Dial(ctx, "tcp", "127.0.0.1:1", &toy{},
+			&starttls.Config{TLSConfig: pki.Client(scripttest.TestName)})
+		assertKindAgrees(t, err, context.Canceled)
 	})
 	t.Run("bad address", func(t *testing.T) {
 		_, _, err := starttls.Dial(background(t, 5*time.Second), "tcp", "no-port", &toy{}, nil)
 		require.Error(t, err)
 		assert.Equal(t, "dial", errkind.Of(err))
+		assertKindAgrees(t, err, starttls.ErrConnect)
 	})
 	t.Run("nil config verifies against the dialled name", func(t *testing.T) {
 		addr, peer := scripttest.Listen(t, toyGreet+toyCapsTLS+toyGo+"!tls\n", &scripttest.Options{TLSConfig: pki.Server()})
@@ -752,7 +815,7 @@ func TestDial(t *testing.T) {
 func TestErrorsAreDistinct(t *testing.T) {
 	sentinels := []error{starttls.ErrNotOffered, starttls.ErrRefused, starttls.ErrInjectedData, starttls.ErrPreauth,
 		starttls.ErrGreetingRejected, starttls.ErrProtocol, starttls.ErrTooLarge, starttls.ErrHandshake,
-		starttls.ErrUnsafeArgument, starttls.ErrQuit}
+		starttls.ErrUnsafeArgument, starttls.ErrQuit, starttls.ErrConfig, starttls.ErrConnect, starttls.ErrNoTLS}
 	for i, a := range sentinels {
 		assertErrorText(t, a)
 		for j, b := range sentinels {
@@ -783,7 +846,7 @@ func FuzzUpgrade(f *testing.F) {
 		if res == nil {
 			t.Fatal("nil Result")
 		}
-		if tc != nil || res.TLS {
+		if (tc != nil && tc.ConnectionState().HandshakeComplete) || res.TLS {
 			t.Fatalf("TLS reported from random bytes: %q", data)
 		}
 		written, _ := fc.written()

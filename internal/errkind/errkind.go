@@ -19,7 +19,8 @@ import (
 // Of returns the contract's short name for the class of err:
 // "not-offered", "refused", "injected-data", "preauth",
 // "greeting-rejected", "protocol", "too-large", "handshake", "certificate",
-// "timeout", "closed", "dial", or "" for nil. The names belong to the
+// "timeout", "closed", "dial", "quit" (a server's client left before TLS;
+// never a client's outcome), or "" for nil. The names belong to the
 // probe's JSON; the library's callers branch on its sentinels instead.
 func Of(err error) string {
 	if err == nil {
@@ -52,7 +53,10 @@ func Of(err error) string {
 		return "refused"
 	case errors.Is(err, starttls.ErrProtocol):
 		return "protocol"
-	case step == starttls.StepConnect:
+	case errors.Is(err, starttls.ErrQuit):
+		// A client's QUIT before TLS is its right, not a protocol fault.
+		return "quit"
+	case step == starttls.StepConnect, errors.Is(err, starttls.ErrConnect):
 		return "dial"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return "closed"

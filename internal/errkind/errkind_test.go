@@ -44,6 +44,8 @@ func TestKind(t *testing.T) {
 		{&starttls.Error{Step: starttls.StepDiscover, Err: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}, "closed"},
 		{&starttls.Error{Step: starttls.StepConnect, Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, "dial"},
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, "dial"},
+		{&starttls.Error{Step: starttls.StepConnect, Kind: starttls.ErrConnect, Err: errors.New("no such host")}, "dial"},
+		{&starttls.Error{Step: starttls.StepCommand, Kind: starttls.ErrQuit}, "quit"},
 	}
 	for _, tt := range tests {
 		name := tt.want
