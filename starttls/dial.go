@@ -17,7 +17,9 @@ import (
 // part of addr (in IDNA ASCII form): the name the caller dialled, never one
 // the server announces. A nil cfg means the defaults.
 //
-// The connect is bounded by ctx too. A failed connect is an [*Error] at
+// The connection is made by cfg.Dialer (a net.Dialer when nil): a SOCKS5
+// or HTTP CONNECT route changes where the bytes go, never the name
+// verified. The connect is bounded by ctx too. A failed connect is an [*Error] at
 // [StepConnect] matching ErrConnect (refused, unreachable, no such host),
 // or context.DeadlineExceeded or context.Canceled when ctx ended first;
 // everything else is as for Upgrade.
@@ -43,13 +45,30 @@ func Dial(ctx context.Context, network, addr string, u Upgrader, cfg *Config) (*
 		}
 		c.TLSConfig.ServerName = host
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, &Result{Protocol: u.Protocol(), Mode: c.Mode, Policy: c.Policy},
-			stepError(ctx, u.Protocol(), StepConnect, connectKind(ctx, err), err)
+	start := time.Now()
+	var d ContextDialer = &net.Dialer{}
+	if c.Dialer != nil {
+		d = c.Dialer
 	}
-	return Upgrade(ctx, conn, u, &c)
+	conn, err := d.DialContext(ctx, network, addr)
+	connect := time.Since(start)
+	ts := traceFrom(ctx)
+	ts.connectDone(network, addr, err)
+	if c.Logger != nil {
+		if steps := logSteps(ctx, c.Logger, u.Protocol()); steps != nil {
+			steps.connectDone(network, addr, err)
+		}
+	}
+	if err != nil {
+		res := &Result{Protocol: u.Protocol(), Mode: c.Mode, Policy: c.Policy, Elapsed: connect, Timings: Timings{Connect: connect}}
+		err = stepError(ctx, u.Protocol(), StepConnect, connectKind(ctx, err), err)
+		ts.upgradeDone(res, err)
+		if c.Logger != nil {
+			logUpgrade(ctx, c.Logger, nil, res, err)
+		}
+		return nil, res, err
+	}
+	return upgradeConn(ctx, conn, u, &c, start, connect)
 }
 
 // connectKind is the kind of a failed connect: the context's end when it

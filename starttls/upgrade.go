@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -89,6 +90,23 @@ type Config struct {
 	// Redactor is nil and the Upgrader implements [Redactor], the
 	// Upgrader's is used.
 	Conn *Options
+	// Logger, when not nil, receives one record per upgrade at Info
+	// (protocol, mode, policy, remote, TLS version, cipher suite, resumed,
+	// server name, elapsed, outcome), the steps at Debug, and the redacted
+	// transcript at [LevelTranscript]. Zero means no logging.
+	Logger *slog.Logger
+	// Dialer makes Dial's connection; anything with DialContext (a
+	// *net.Dialer, a SOCKS5 dialer from golang.org/x/net/proxy, an HTTP
+	// CONNECT or custom route). The name verified is never the route's:
+	// it is TLSConfig.ServerName or the host of the address given to
+	// Dial. Zero means a net.Dialer. Upgrade ignores it.
+	Dialer ContextDialer
+}
+
+// ContextDialer is what [Config.Dialer] needs: net.Dialer and
+// golang.org/x/net/proxy's dialers have it.
+type ContextDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Result describes an upgrade. Upgrade returns it even on error, filled as
@@ -125,6 +143,11 @@ type Result struct {
 	Conn *Conn
 	// Elapsed is the time the upgrade took.
 	Elapsed time.Duration
+	// Timings are the durations of the steps (Dial's connect included).
+	Timings Timings
+	// Resumed is true when the handshake resumed a TLS session (see
+	// tlsconf.SessionCache); State.DidResume says the same.
+	Resumed bool
 }
 
 // Upgrade runs a client STARTTLS upgrade on conn, which is fresh (nothing
@@ -171,7 +194,12 @@ type Result struct {
 // is safe under every policy, and test Result.Plaintext (or Result.TLS),
 // never the pointer, to know whether the session is encrypted.
 func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.Conn, *Result, error) {
-	start := time.Now()
+	return upgradeConn(ctx, conn, u, cfg, time.Now(), 0)
+}
+
+// upgradeConn is Upgrade for a conn that Dial connected from start, in
+// connect.
+func upgradeConn(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config, start time.Time, connect time.Duration) (*tls.Conn, *Result, error) {
 	var c Config
 	if cfg != nil {
 		c = *cfg
@@ -186,17 +214,29 @@ func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.
 		opts.Redactor = r
 		c.Conn = &opts
 	}
-	up := &upgrade{ctx: ctx, conn: conn, u: u, cfg: &c, res: res}
+	res.Timings.Connect = connect
+	ts := traceFrom(ctx)
+	if c.Logger != nil {
+		if steps := logSteps(ctx, c.Logger, res.Protocol); steps != nil {
+			ts = append(ts[:len(ts):len(ts)], steps)
+		}
+		c.Conn = logTranscript(ctx, c.Logger, res.Protocol, c.Conn)
+	}
+	up := &upgrade{ctx: ctx, conn: conn, u: u, cfg: &c, res: res, trace: ts, watch: stopwatch{last: time.Now()}}
 	tlsConn, err := up.run()
 	res.Elapsed = time.Since(start)
+	res.Resumed = res.State.DidResume
 	if err != nil {
 		res.Conn = nil
-		return nil, res, err
-	}
-	if res.Plaintext {
+		tlsConn = nil
+	} else if res.Plaintext {
 		tlsConn = noTLSConn(conn)
 	}
-	return tlsConn, res, nil
+	ts.upgradeDone(res, err)
+	if c.Logger != nil {
+		logUpgrade(ctx, c.Logger, conn.RemoteAddr(), res, err)
+	}
+	return tlsConn, res, err
 }
 
 // ErrNoTLS is what reads and writes on the *tls.Conn returned with a
@@ -235,11 +275,13 @@ func checkConfig(cfg *tls.Config) error {
 }
 
 type upgrade struct {
-	ctx  context.Context
-	conn net.Conn
-	u    Upgrader
-	cfg  *Config
-	res  *Result
+	ctx   context.Context
+	conn  net.Conn
+	u     Upgrader
+	cfg   *Config
+	res   *Result
+	trace traces
+	watch stopwatch
 }
 
 func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
@@ -274,6 +316,8 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	}
 	g, err := up.u.Greet(up.ctx, c)
 	up.res.Greeting = g.Text
+	up.res.Timings.Greeting = up.watch.lap()
+	up.trace.greetingRead(g.Text, err)
 	if err != nil {
 		return nil, up.fail(StepGreeting, nil, silentAnswer(up.ctx, c, err))
 	}
@@ -285,6 +329,8 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 			// nothing can have been offered.
 			before, err = &Capabilities{}, nil
 		}
+		up.res.Timings.Discovery = up.watch.lap()
+		up.trace.capabilitiesDiscovered(false, before, err)
 		if err != nil {
 			return nil, up.fail(StepDiscover, nil, err)
 		}
@@ -293,15 +339,20 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	if !offered(up.u, before) {
 		switch up.cfg.Policy {
 		case Opportunistic:
+			up.trace.policyDecided(false, DecidePlaintext)
 			up.res.Plaintext = true
 			up.res.Conn = c
 			return nil, nil
 		case Always:
 			// Send it anyway: a stripped capability list is exactly the
 			// attack this policy defeats.
+			up.trace.policyDecided(false, DecideUpgrade)
 		default:
+			up.trace.policyDecided(false, DecideFail)
 			return nil, up.fail(StepDiscover, ErrNotOffered, nil)
 		}
+	} else {
+		up.trace.policyDecided(true, DecideUpgrade)
 	}
 	if c.Buffered() > 0 {
 		// The server spoke before being asked: whatever it is, it must not
@@ -309,7 +360,12 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 		return nil, up.fail(StepStartTLS, ErrInjectedData,
 			fmt.Errorf("%d unsolicited bytes before the STARTTLS command", c.Buffered()))
 	}
-	if err := up.u.StartTLS(up.ctx, c); err != nil {
+	up.watch.lap()
+	up.trace.startTLSStart()
+	err = up.u.StartTLS(up.ctx, c)
+	up.res.Timings.StartTLS = up.watch.lap()
+	up.trace.goAheadRead(err)
+	if err != nil {
 		if errors.Is(err, ErrNotOffered) {
 			// Only a protocol that advertises nothing learns here that
 			// there is no TLS; after an advertisement it is a failure.
@@ -325,7 +381,8 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 		}
 		return nil, up.fail(StepStartTLS, nil, err)
 	}
-	tlsConn, err = clientSwitch(up.ctx, c, up.u.Protocol(), up.cfg.TLSConfig, false)
+	tlsConn, err = clientSwitch(up.ctx, c, up.u.Protocol(), up.cfg.TLSConfig, false, up.trace)
+	up.res.Timings.Handshake = up.watch.lap()
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +390,8 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 	// RFC 3207, Section 4.2; RFC 9051, Section 6.2.1; RFC 2595, Section 4:
 	// discard knowledge obtained before TLS and ask again.
 	after, err := up.u.Discover(up.ctx, c)
+	up.res.Timings.Rediscovery = up.watch.lap()
+	up.trace.capabilitiesDiscovered(true, after, err)
 	if err != nil {
 		return tlsConn, up.fail(StepRediscover, nil, err)
 	}
@@ -359,17 +418,22 @@ func advertisesNothing(u Upgrader) bool {
 }
 
 func (up *upgrade) implicit(c *Conn) (*tls.Conn, error) {
-	tlsConn, err := clientSwitch(up.ctx, c, up.u.Protocol(), up.cfg.TLSConfig, true)
+	tlsConn, err := clientSwitch(up.ctx, c, up.u.Protocol(), up.cfg.TLSConfig, true, up.trace)
+	up.res.Timings.Handshake = up.watch.lap()
 	if err != nil {
 		return nil, err
 	}
 	up.handshakeDone(tlsConn)
 	g, err := up.u.Greet(up.ctx, c)
 	up.res.Greeting = g.Text
+	up.res.Timings.Greeting = up.watch.lap()
+	up.trace.greetingRead(g.Text, err)
 	if err != nil {
 		return tlsConn, up.fail(StepGreeting, nil, err)
 	}
 	after, err := up.u.Discover(up.ctx, c)
+	up.res.Timings.Rediscovery = up.watch.lap()
+	up.trace.capabilitiesDiscovered(true, after, err)
 	if err != nil {
 		return tlsConn, up.fail(StepRediscover, nil, err)
 	}
@@ -438,19 +502,21 @@ func ClientUpgrade(ctx context.Context, c *Conn, sw *ClientSwitch) (tlsConn *tls
 		return nil, stepError(ctx, protocol, StepHandshake, nil, err)
 	}
 	w := watchContext(ctx, raw)
+	ts := traceFrom(ctx)
 	defer func() {
 		w.release()
 		if err != nil {
 			raw.Close()
 		}
+		ts.upgradeDone(nil, err)
 	}()
-	return clientSwitch(ctx, c, protocol, cfg, false)
+	return clientSwitch(ctx, c, protocol, cfg, false, ts)
 }
 
 // clientSwitch is the body of [ClientUpgrade], run while a watch applies
 // ctx to c's conn; the caller releases it and closes the conn on error.
 // implicit is true when no plaintext came before (RFC 8314).
-func clientSwitch(ctx context.Context, c *Conn, protocol string, cfg *tls.Config, implicit bool) (*tls.Conn, error) {
+func clientSwitch(ctx context.Context, c *Conn, protocol string, cfg *tls.Config, implicit bool, ts traces) (*tls.Conn, error) {
 	if n := c.Buffered(); n > 0 {
 		return nil, stepError(ctx, protocol, StepStartTLS, ErrInjectedData,
 			fmt.Errorf("%d bytes buffered behind the go-ahead", n))
@@ -459,7 +525,12 @@ func clientSwitch(ctx context.Context, c *Conn, protocol string, cfg *tls.Config
 		c.Mark("-- TLS --")
 	}
 	tlsConn := tls.Client(c.NetConn(), cfg.Clone())
-	if err := tlsConn.HandshakeContext(handshakeContext(ctx)); err != nil {
+	ts.handshakeStart()
+	err := tlsConn.HandshakeContext(handshakeContext(ctx))
+	if ts != nil {
+		ts.handshakeDone(tlsConn.ConnectionState(), err)
+	}
+	if err != nil {
 		return nil, stepError(ctx, protocol, StepHandshake, ErrHandshake, plaintextAnswer(err, implicit))
 	}
 	if implicit {
