@@ -93,6 +93,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // run is the whole program: it parses args, probes, writes the report on
 // stdout and diagnostics on stderr, and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if file, jobs, rest, ok, err := targetsFlags(args); ok || err != nil { // targets.go
+		if err != nil {
+			fmt.Fprintf(stderr, "tlsprobe: %v\n", err)
+			return exitUsage
+		}
+		return runTargets(ctx, file, jobs, rest, stdout, stderr)
+	}
 	p, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitTLS
@@ -106,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tlsprobe: warning: -insecure: the server certificate is not verified; "+
 			"an active attacker can read and change this session")
 	}
-	rep, code := p.run(ctx, stderr)
+	rep, code := p.runWithFacts(ctx, stderr) // targets.go: the report with the operator facts
 	if p.json {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)

@@ -64,6 +64,7 @@ var contractKeys = []string{
 	"protocol", "address", "mode", "policy", "tls", "greeting",
 	"capabilities_before", "capabilities_after", "tls_version", "cipher_suite",
 	"server_name", "verified", "peer_certificates", "error", "elapsed_ms",
+	"starttls_offered", "step", "warnings",
 }
 
 // probeResult is one run of the probe.
