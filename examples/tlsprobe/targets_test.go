@@ -225,4 +225,3 @@ func BenchmarkTargets(b *testing.B) {
 	}
 	b.ReportMetric(float64(runs*len(lines))/time.Since(start).Seconds(), "targets/s")
 }
-
