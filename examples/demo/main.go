@@ -17,8 +17,33 @@
 // The servers require TLS before authentication or mail. After TLS the
 // user is "demo" with password "demo"; mail is accepted and discarded, and
 // the INBOX and the maildrop are empty. That post-TLS logic is a minimal
-// example and lives here, not in the library. See
-// ../shared/contracts/demo.md for the contract.
+// example and lives here, not in the library.
+//
+// # Contract
+//
+// The behaviour below is a public contract; it changes only compatibly.
+//
+//   - Plaintext SMTP answers 530 5.7.0 to every command but EHLO, HELO,
+//     NOOP, RSET, QUIT and STARTTLS (unknown commands included); plaintext
+//     IMAP advertises LOGINDISABLED and answers LOGIN and AUTHENTICATE with
+//     NO [PRIVACYREQUIRED]; plaintext POP3 answers -ERR to USER, PASS, APOP
+//     and AUTH.
+//   - STARTTLS with an argument: 501 (IMAP BAD, POP3 -ERR); STARTTLS once
+//     TLS is on: 503 (IMAP BAD, POP3 -ERR).
+//   - Bytes pipelined behind STARTTLS/STLS: an error reply and no TLS, or
+//     close; never discarded silently, never answered inside TLS.
+//   - A client that has not completed the handshake within 10 s of the
+//     go-ahead is dropped; a pre-TLS session idle for 60 s is closed.
+//   - After TLS, user "demo", password "demo". SMTP: EHLO, AUTH PLAIN,
+//     MAIL/RCPT/DATA (accepted and discarded), RSET, NOOP, QUIT; MAIL or
+//     AUTH before a fresh EHLO gets 503. IMAP: CAPABILITY, NOOP, LOGIN,
+//     AUTHENTICATE PLAIN, LIST (INBOX), SELECT/EXAMINE INBOX (empty),
+//     LOGOUT. POP3 advertises USER and SASL PLAIN: CAPA, USER/PASS, STAT,
+//     LIST, UIDL, QUIT (empty maildrop).
+//   - -serve prints one line per listener once it accepts ("smtp
+//     127.0.0.1:PORT", imap, pop3; a listener whose flag is absent is not
+//     started unless none is given) and exits 0 within 5 s of SIGTERM or
+//     SIGINT.
 package main
 
 import (

@@ -1,22 +1,5 @@
-// Command tlsprobe connects to a mail server, starts TLS the way a careful
-// client does (STARTTLS with the tlsup policies, or implicit TLS), and
-// reports what it saw: the greeting, the capabilities before and after TLS,
-// the TLS version, cipher suite and certificate chain, and the first
-// failure with its kind.
-//
-// Usage:
-//
-//	tlsprobe [flags] host[:port]
-//
-// Flags, exit statuses and the JSON object printed by -json are a public
-// contract (contracts/tlsprobe.md beside DESIGN.md). Exit status: 0 TLS
-// established (verified unless -insecure); 1 no TLS, for any reason; 2 usage;
-// 3 the opportunistic policy continued in plaintext because STARTTLS was not
-// advertised.
-//
-// Everything the server sends before TLS is untrusted: it is shown escaped,
-// and the name verified is the one given (-servername, or the host), never
-// one taken from the banner.
+// The package documentation, the contract included, is in doc.go.
+
 package main
 
 import (

@@ -222,8 +222,8 @@ func goldenScript(transcript string, imapTags bool) (string, error) {
 	return b.String(), nil
 }
 
-// probeJSON is the JSON object of examples/tlsprobe (the contract in
-// shared/contracts/tlsprobe.md).
+// probeJSON is the JSON object of examples/tlsprobe (the contract is in
+// its package doc, examples/tlsprobe/doc.go).
 type probeJSON struct {
 	Protocol           string    `json:"protocol"`
 	Address            string    `json:"address"`

@@ -1,0 +1,89 @@
+// Command tlsprobe connects to a mail server, starts TLS the way a careful
+// client does (STARTTLS with the tlsup policies, or implicit TLS), and
+// reports what it saw: the greeting, the capabilities before and after TLS,
+// the TLS version, cipher suite and certificate chain, the first failure
+// with its kind and step, and warnings an operator wants first.
+//
+// Everything the server sends before TLS is untrusted: it is shown escaped,
+// and the name verified is the one given (-servername, or the host), never
+// one taken from the banner.
+//
+// # Contract
+//
+// The flags, exit statuses and JSON below are a public contract; they
+// change only compatibly.
+//
+//	tlsprobe [flags] host[:port]
+//	tlsprobe -targets FILE [-j N] [flags]
+//
+// Flags:
+//
+//	-protocol smtp|lmtp|imap|pop3   default from the port: 25, 465, 587 smtp;
+//	                                24 lmtp; 143, 993 imap; 110, 995 pop3;
+//	                                otherwise required
+//	-mode auto|starttls|implicit    auto (default): implicit on 465, 993, 995
+//	-policy required|always|opportunistic   default required
+//	-cafile FILE       trust only the PEM roots in FILE (default: system roots)
+//	-servername NAME   name verified and sent as SNI (default: the host)
+//	-insecure          skip verification (warning on stderr; outcome reported)
+//	-timeout DUR       bound on the whole exchange, per target (default 30s)
+//	-ehlo NAME         name sent with EHLO/LHLO (default localhost)
+//	-json              JSON on stdout
+//	-transcript        the dialogue on stderr, C: / S: lines, "-- TLS --"
+//	                   before the discovery inside TLS
+//	-targets FILE      one [protocol://]host[:port] a line (blank lines and
+//	                   # comments skipped); the scheme sets -protocol for
+//	                   its line, and imaps://, smtps://, pop3s:// also
+//	                   -mode implicit
+//	-j N               targets probed at once with -targets (default 8)
+//
+// A host without a port gets the protocol's STARTTLS port (25, 24, 143,
+// 110), or its implicit port (465, 993, 995) with -mode implicit; without
+// -protocol either, it is a usage error.
+//
+// Exit status: 0 TLS established (verified unless -insecure), for every
+// target; 1 no TLS for some target: refused, not offered, injected data,
+// certificate, timeout, any failure; 2 usage; 3 none failed but the
+// opportunistic policy continued in plaintext (STARTTLS not advertised).
+// The probe exits within -timeout plus one second, whatever the peer does.
+//
+// With -json, one object (indented) for one target; with -targets, JSON
+// Lines, one object per target in input order with "target", the line as
+// given. Keys are always present, null where not known:
+//
+//	protocol, address, mode, policy   strings
+//	tls                 true once a verified handshake completed, even if
+//	                    the discovery after it failed (exit 1 then)
+//	greeting            the first greeting line's text, escaped
+//	capabilities_before the entries before TLS as sent (SMTP EHLO keyword
+//	                    lines, IMAP atoms, POP3 CAPA lines); null in
+//	                    implicit mode
+//	capabilities_after  discovered again inside TLS, never carried over
+//	tls_version, cipher_suite, server_name, verified
+//	peer_certificates   [{subject, issuer, dns_names, not_after}]
+//	error               {kind, message}, kind one of not-offered, refused,
+//	                    injected-data, preauth, greeting-rejected, protocol,
+//	                    too-large, handshake, certificate, timeout, closed,
+//	                    dial
+//	elapsed_ms
+//	starttls_offered    true or false when discovery ran before TLS, null
+//	                    otherwise
+//	step                where it failed: connect, greeting, discover,
+//	                    starttls, handshake, rediscover; null on success
+//	warnings            a list, empty when none: plaintext-auth-offered
+//	                    (AUTH, SASL or USER before TLS),
+//	                    certificate-expires-soon (within 14 days),
+//	                    no-forward-secrecy (TLS 1.2 without ECDHE/DHE),
+//	                    starttls-after-tls (advertised again inside TLS)
+//
+// Decisions: bytes injected after the go-ahead fail with injected-data,
+// never discarded. Under required an unadvertised STARTTLS is not sent
+// (not-offered; an EHLO refused counts as nothing advertised); always sends
+// it anyway. Exit 3 has tls false and error null. A hang-up before the
+// handshake is closed; any failure during it is handshake (certificate
+// where verification failed; a plaintext answer to the ClientHello
+// included); any deadline is timeout; a 421 or 554 greeting, IMAP BYE or
+// POP3 -ERR greeting is greeting-rejected; a STARTTLS reply that is
+// neither go-ahead nor refusal is protocol; a line over 4096 bytes, a
+// response over 1000 lines or an IMAP literal over 64 KiB is too-large.
+package main
