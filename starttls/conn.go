@@ -311,10 +311,12 @@ func (c *Conn) Discard(n int64) error {
 }
 
 // CheckLine reports ErrUnsafeArgument when s contains CR, LF or NUL: such a
-// string would end the command early and smuggle another one in.
+// string would end the line (a command, a reply) early and smuggle another
+// one in. The error names the character and where it is.
 func CheckLine(s string) error {
 	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
-		return fmt.Errorf("%w: %q at offset %d", ErrUnsafeArgument, s[i], i)
+		name := map[byte]string{'\r': "CR", '\n': "LF", 0: "NUL"}[s[i]]
+		return fmt.Errorf(`%w: %s at byte %d of "%s" would end the line there`, ErrUnsafeArgument, name, i, Escape(s))
 	}
 	return nil
 }
@@ -352,12 +354,13 @@ func (c *Conn) WriteCommand(verb string, args ...string) error {
 	for _, a := range args {
 		buf = append(append(buf, ' '), a...)
 	}
-	if i := bytes.IndexAny(buf, "\r\n\x00"); i >= 0 {
+	if bytes.ContainsAny(buf, "\r\n\x00") {
+		err := CheckLine(string(buf))
 		if cap(buf) <= 1024 {
 			c.wbuf = buf[:0]
 		}
 		c.mu.Unlock()
-		return fmt.Errorf("%w: %q at offset %d", ErrUnsafeArgument, buf[i], i)
+		return err
 	}
 	return c.writeLocked(append(buf, '\r', '\n'), false)
 }
@@ -429,5 +432,15 @@ func (c *Conn) record(written bool, line []byte, secret bool) {
 	} else {
 		text = string(line)
 	}
-	io.WriteString(c.transcript, prefix+Escape(text)+"\n")
+	io.WriteString(c.transcript, prefix+transcriptEscape(text)+"\n")
+}
+
+// transcriptEscape is Escape for a transcript line: controls, invalid
+// UTF-8 and format characters are escaped and the line is bounded, but a
+// backslash stays one backslash, so that an IMAP flag reads \Answered as
+// the server sent it, not \\Answered. No raw control reaches the
+// transcript's reader; a backslash sequence in it may be the peer's own
+// text.
+func transcriptEscape(s string) string {
+	return escape(s, false, maxEscaped)
 }

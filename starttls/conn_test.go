@@ -218,7 +218,8 @@ func TestWriteRefusesUnsafe(t *testing.T) {
 			c := starttls.NewConn(fc, &starttls.Options{Transcript: &transcript})
 			err := tt.write(c)
 			require.ErrorIs(t, err, starttls.ErrUnsafeArgument)
-			assert.True(t, strings.HasPrefix(err.Error(), "starttls: unsafe command argument"), "got %q", err)
+			assert.True(t, strings.HasPrefix(err.Error(), "starttls: CR, LF or NUL in text to send: "), "got %q", err)
+			assert.Contains(t, err.Error(), "would end the line there")
 			assert.False(t, hasControl(err.Error()), "raw control character in %q", err)
 			out, writes := fc.written()
 			assert.Empty(t, out, "bytes written")
@@ -306,6 +307,14 @@ func TestTranscript(t *testing.T) {
 		c := starttls.NewConn(newFakeConn("", 0), &starttls.Options{Transcript: &tr})
 		require.NoError(t, c.WriteLine("PASS hunter2"))
 		assert.Equal(t, "C: PASS <redacted>\n", tr.String())
+	})
+	t.Run("backslashes kept single", func(t *testing.T) {
+		var tr bytes.Buffer
+		in := "* FLAGS (\\Answered \\Seen)\x1b\r\n"
+		c := starttls.NewConn(newFakeConn(in, 0), &starttls.Options{Transcript: &tr})
+		_, err := c.ReadLine()
+		require.NoError(t, err)
+		assert.Equal(t, `S: * FLAGS (\Answered \Seen)\x1b`+"\n", tr.String(), "IMAP flags as sent; controls still escaped")
 	})
 	t.Run("control characters escaped", func(t *testing.T) {
 		var tr bytes.Buffer

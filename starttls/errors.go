@@ -45,9 +45,11 @@ var (
 	// error is in the chain; use [errors.As] with
 	// *tls.CertificateVerificationError to tell a certificate fault apart.
 	ErrHandshake = errors.New("starttls: tls handshake failed")
-	// ErrUnsafeArgument: a command argument given by the caller contains CR,
-	// LF or NUL and was not sent.
-	ErrUnsafeArgument = errors.New("starttls: unsafe command argument")
+	// ErrUnsafeArgument: text given by the caller to send (a command
+	// argument, a reply text, a whole line) contains CR, LF or NUL, which
+	// would end the line early and smuggle another one in; nothing was
+	// sent.
+	ErrUnsafeArgument = errors.New("starttls: CR, LF or NUL in text to send")
 	// ErrConfig: the caller's configuration cannot work (no TLS config, or
 	// one that names no server to verify). It is reported before any byte
 	// is read or written.
