@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"log/slog"
 	"net"
 
 	"github.com/tlsup/tlsup/starttls"
@@ -169,6 +170,12 @@ type Options struct {
 	MaxLiteral int64
 	// Conn sets the line bounds and the transcript; nil means defaults.
 	Conn *starttls.Options
+	// Logger receives one record per upgrade (see starttls.Config.Logger);
+	// nil means none.
+	Logger *slog.Logger
+	// Dialer makes Dial's connection (a SOCKS5 or other route; see
+	// starttls.Config.Dialer); nil means a net.Dialer. Upgrade ignores it.
+	Dialer starttls.ContextDialer
 }
 
 func (o *Options) split() (*Upgrader, *starttls.Config) {
@@ -181,7 +188,7 @@ func (o *Options) split() (*Upgrader, *starttls.Config) {
 		cfg starttls.Config
 	}{
 		Upgrader{MaxLiteral: o.MaxLiteral},
-		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn},
+		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn, Logger: o.Logger, Dialer: o.Dialer},
 	}
 	return &both.u, &both.cfg
 }

@@ -3,6 +3,7 @@ package pop3
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 
 	"github.com/tlsup/tlsup/starttls"
@@ -58,13 +59,19 @@ type Options struct {
 	// Conn sets the line bounds and the transcript; nil means the
 	// defaults.
 	Conn *starttls.Options
+	// Logger receives one record per upgrade (see starttls.Config.Logger);
+	// nil means none.
+	Logger *slog.Logger
+	// Dialer makes Dial's connection (a SOCKS5 or other route; see
+	// starttls.Config.Dialer); nil means a net.Dialer. Upgrade ignores it.
+	Dialer starttls.ContextDialer
 }
 
 func (o *Options) split() (*Upgrader, *starttls.Config) {
 	if o == nil {
 		o = &Options{}
 	}
-	return &Upgrader{}, &starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn}
+	return &Upgrader{}, &starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn, Logger: o.Logger, Dialer: o.Dialer}
 }
 
 // Upgrade upgrades conn, a fresh POP3 connection, to TLS: greeting, CAPA,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 
@@ -96,6 +97,12 @@ type Options struct {
 	LMTP bool
 	// Conn sets the line bounds and the transcript; nil means defaults.
 	Conn *starttls.Options
+	// Logger receives one record per upgrade (see starttls.Config.Logger);
+	// nil means none.
+	Logger *slog.Logger
+	// Dialer makes Dial's connection (a SOCKS5 or other route; see
+	// starttls.Config.Dialer); nil means a net.Dialer. Upgrade ignores it.
+	Dialer starttls.ContextDialer
 }
 
 func (o *Options) split() (*Upgrader, *starttls.Config) {
@@ -108,7 +115,7 @@ func (o *Options) split() (*Upgrader, *starttls.Config) {
 		cfg starttls.Config
 	}{
 		Upgrader{LocalName: o.LocalName, LMTP: o.LMTP},
-		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn},
+		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn, Logger: o.Logger, Dialer: o.Dialer},
 	}
 	return &both.u, &both.cfg
 }
