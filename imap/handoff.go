@@ -21,7 +21,9 @@ import (
 // The library does not see a *tls.Conn; res.State is the session's TLS
 // state. HandOff returns nil when res carries no session (the upgrade
 // failed). With res.Plaintext (Opportunistic only) the greeting carries
-// res.Before instead: the plaintext session's own capabilities.
+// res.Before instead, the plaintext session's own capabilities, with the
+// AUTH= mechanisms left out and LOGINDISABLED added; go-imap's Login does
+// not look at them, so check res.TLS before sending a password.
 func HandOff(res *starttls.Result) net.Conn {
 	if res == nil || res.Conn == nil {
 		return nil
@@ -34,16 +36,30 @@ func HandOff(res *starttls.Result) net.Conn {
 	b.WriteString("* OK ")
 	var atoms []string
 	for _, a := range caps.List() {
-		if isCapabilityAtom(a) {
-			atoms = append(atoms, a)
+		if !isCapabilityAtom(a) {
+			continue
 		}
+		if res.Plaintext && (len(a) > 5 && starttls.EqualFold(a[:5], "AUTH=") || starttls.EqualFold(a, "LOGINDISABLED")) {
+			continue
+		}
+		atoms = append(atoms, a)
+	}
+	if res.Plaintext {
+		// RFC 9051, Section 6.2.3: no password in the clear. A client
+		// that reads capabilities sees it; go-imap's Login does not look,
+		// so check res.TLS before logging in.
+		atoms = append(atoms, "LOGINDISABLED")
 	}
 	if len(atoms) > 0 {
 		b.WriteString("[CAPABILITY ")
 		b.WriteString(strings.Join(atoms, " "))
 		b.WriteString("] ")
 	}
-	b.WriteString("IMAP session continued after STARTTLS\r\n")
+	if res.Plaintext {
+		b.WriteString("IMAP session continued without TLS\r\n")
+	} else {
+		b.WriteString("IMAP session continued after STARTTLS\r\n")
+	}
 	return &handOff{Conn: res.Conn, pending: []byte(b.String())}
 }
 

@@ -44,3 +44,13 @@ func TestHandOffDropsNonAtoms(t *testing.T) {
 	assert.Equal(t, "* OK [CAPABILITY IMAP4rev2 AUTH=PLAIN] IMAP session continued after STARTTLS\r\n", line)
 	assert.Nil(t, imap.HandOff(&starttls.Result{}))
 }
+
+// TestHandOffPlaintext: a plaintext session's greeting offers no password
+// mechanism and says LOGINDISABLED.
+func TestHandOffPlaintext(t *testing.T) {
+	fake := &starttls.Result{Conn: starttls.NewConn(nil, nil), Plaintext: true,
+		Before: starttls.NewCapabilities("IMAP4rev1", "AUTH=PLAIN", "IDLE")}
+	line, err := bufio.NewReader(imap.HandOff(fake)).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "* OK [CAPABILITY IMAP4rev1 IDLE LOGINDISABLED] IMAP session continued without TLS\r\n", line)
+}

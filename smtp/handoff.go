@@ -35,7 +35,10 @@ import (
 //
 // HandOff returns nil when res carries no session (res nil, res.Conn nil:
 // the upgrade failed). With res.Plaintext (Opportunistic only) the conn is
-// the plaintext session, and TLSAuth tells the library so.
+// the plaintext session: its EHLO reply comes from res.Before with AUTH
+// left out, so that a library asked to authenticate finds no mechanism
+// rather than sending a password in the clear, and TLSAuth tells net/smtp
+// the session is not TLS. Check res.TLS before anything secret.
 func HandOff(res *starttls.Result) net.Conn {
 	if res == nil || res.Conn == nil {
 		return nil
@@ -46,9 +49,18 @@ func HandOff(res *starttls.Result) net.Conn {
 	}
 	h := &handOff{Conn: res.Conn, name: name, caps: res.After}
 	if res.Plaintext {
-		h.caps = res.Before
+		h.caps = &starttls.Capabilities{}
+		for _, e := range res.Before.List() {
+			if keyword, _, _ := strings.Cut(e, " "); !starttls.EqualFold(keyword, "AUTH") {
+				h.caps.Add(e)
+			}
+		}
 	}
-	h.pending = []byte("220 " + name + " ESMTP session continued after STARTTLS\r\n")
+	how := "after STARTTLS"
+	if res.Plaintext {
+		how = "without TLS"
+	}
+	h.pending = []byte("220 " + name + " ESMTP session continued " + how + "\r\n")
 	return h
 }
 

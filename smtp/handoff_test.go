@@ -138,3 +138,35 @@ func TestHandOffPassesOtherCommands(t *testing.T) {
 	require.NoError(t, peer.Wait())
 	assert.Nil(t, smtp.HandOff(nil))
 }
+
+// TestHandOffPlaintextHidesAUTH: after an opportunistic plaintext session,
+// the library is shown no AUTH, so it cannot be talked into sending a
+// password in the clear.
+func TestHandOffPlaintextHidesAUTH(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	conn, peer := scripttest.Pipe(t, `
+		S: 220 mx.example.test ESMTP ready
+		C: EHLO localhost
+		S: 250-mx.example.test
+		S: 250-AUTH PLAIN LOGIN
+		S: 250 SIZE 1000
+		C: QUIT
+		S: 221 2.0.0 Bye
+		!eof
+	`, &scripttest.Options{TLSConfig: pki.Server()})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tc, res, err := smtp.Upgrade(ctx, conn, &smtp.Options{TLSConfig: pki.Client(scripttest.TestName), Policy: starttls.Opportunistic})
+	require.NoError(t, err)
+	defer tc.Close()
+	require.True(t, res.Plaintext)
+	c, err := netsmtp.NewClient(smtp.HandOff(res), scripttest.TestName)
+	require.NoError(t, err)
+	ok, _ := c.Extension("AUTH")
+	assert.False(t, ok, "no AUTH shown for a plaintext session")
+	ok, _ = c.Extension("SIZE")
+	assert.True(t, ok)
+	// PlainAuth refuses (net/smtp then says QUIT itself): no password sent.
+	require.ErrorContains(t, c.Auth(smtp.TLSAuth(netsmtp.PlainAuth("", "user", "secret", scripttest.TestName), res)), "unencrypted")
+	require.NoError(t, peer.Wait())
+}
