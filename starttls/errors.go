@@ -66,7 +66,7 @@ var kinds = []error{
 	ErrConfig, ErrConnect, ErrInjectedData, ErrHandshake, ErrNotOffered,
 	ErrPreauth, ErrGreetingRejected, ErrTooLarge, ErrRefused, ErrProtocol,
 	ErrUnsafeArgument, ErrQuit,
-	context.DeadlineExceeded, context.Canceled, io.ErrUnexpectedEOF,
+	context.DeadlineExceeded, context.Canceled, os.ErrDeadlineExceeded, io.ErrUnexpectedEOF,
 }
 
 // kindOf returns kind when it is not nil, and otherwise the first of kinds
@@ -116,9 +116,11 @@ type Error struct {
 	// one of the package's (ErrConfig, ErrConnect, ErrNotOffered,
 	// ErrRefused, ErrInjectedData, ErrPreauth, ErrGreetingRejected,
 	// ErrProtocol, ErrTooLarge, ErrHandshake, ErrUnsafeArgument, ErrQuit),
-	// context.DeadlineExceeded or context.Canceled (the context ended), or
-	// io.ErrUnexpectedEOF (the peer hung up). It is nil only for a local
-	// I/O failure none of these describes. A handshake that timed out is
+	// context.DeadlineExceeded or context.Canceled (the context ended),
+	// os.ErrDeadlineExceeded (a conn deadline passed while the context
+	// lives: a server's idle timeout), or io.ErrUnexpectedEOF (the peer
+	// hung up). It is nil only for a local I/O failure none of these
+	// describes. A handshake that timed out is
 	// ErrHandshake and matches context.DeadlineExceeded too.
 	Kind error
 	// Err is the cause; it may be nil when Kind says it all.

@@ -73,7 +73,7 @@ func (f *Front) Conn() *Conn { return f.c }
 // already done fails with its error.
 func (f *Front) Start() error {
 	if f.opts.TLSConfig == nil {
-		return &Error{Protocol: f.protocol, Step: StepConnect, Err: errors.New("nil TLSConfig")}
+		return &Error{Protocol: f.protocol, Step: StepConnect, Kind: ErrConfig, Err: errors.New("nil TLSConfig")}
 	}
 	return f.Arm()
 }
@@ -147,7 +147,7 @@ func (f *Front) Fail(kind, err error) error {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
 	}
-	return &Error{Protocol: f.protocol, Step: StepCommand, Kind: kind, Err: err}
+	return &Error{Protocol: f.protocol, Step: StepCommand, Kind: kindOf(kind, err), Err: err}
 }
 
 // WriteLine writes one reply line; a failed write is returned through

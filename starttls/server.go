@@ -176,7 +176,7 @@ func serverSwitch(ctx context.Context, limit time.Time, c *Conn, sw *ServerSwitc
 		if sw != nil {
 			protocol = sw.Protocol
 		}
-		return nil, &Error{Protocol: protocol, Step: StepStartTLS, Err: errors.New("nil TLSConfig")}
+		return nil, &Error{Protocol: protocol, Step: StepStartTLS, Kind: ErrConfig, Err: errors.New("nil TLSConfig")}
 	}
 	if n := c.Buffered(); n > 0 {
 		if sw.Refusal != "" {
