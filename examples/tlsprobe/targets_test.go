@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,6 +216,27 @@ func BenchmarkTargets(b *testing.B) {
 	file := writeTargets(b, lines...)
 	args := []string{"-targets", file, "-j", "64", "-json", "-cafile", caFile, "-servername", scripttest.TestName}
 	b.ReportAllocs()
+	// The peak of live heap during the runs, sampled (servers included).
+	var peak atomic.Uint64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+				metrics.Read(sample)
+				if v := sample[0].Value.Uint64(); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	}()
 	start := time.Now()
 	runs := 0
 	for b.Loop() {
@@ -224,4 +247,7 @@ func BenchmarkTargets(b *testing.B) {
 		runs++
 	}
 	b.ReportMetric(float64(runs*len(lines))/time.Since(start).Seconds(), "targets/s")
+	close(stopSampling)
+	<-sampled
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 }
