@@ -82,7 +82,7 @@ func TestMatch(t *testing.T) {
 		{"example.com", false},
 		{"x.mail.example.com", false},
 		{"mx1.example.net", true},
-		{"example.net", false, /* the wildcard needs one label */},
+		{"example.net", false /* the wildcard needs one label */},
 		{"a.b.example.net", false /* and only one */},
 		{".example.net", false},
 		{"mx1.example.net.evil.test", false},
