@@ -148,7 +148,7 @@ func TestDetailsJSON(t *testing.T) {
 		"receiving-mx-helo": "mx1.example.test",
 		"receiving-ip": "192.0.2.1",
 		"failed-session-count": 1,
-		"additional-information": "starttls: smtp: starttls: not offered"
+		"additional-information": "smtp: starttls: not offered"
 	}`, string(b))
 	p := tlsrpt.Policy{Type: tlsrpt.PolicySTS, String: []string{"version: STSv1", "mode: testing"}, Domain: "example.test", MXHost: []string{"*.example.test"}}
 	b, jerr = json.Marshal(p)
