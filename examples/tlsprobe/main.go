@@ -14,6 +14,10 @@
 // 3 the opportunistic policy continued in plaintext because STARTTLS was not
 // advertised.
 //
+// With -mx DOMAIN it evaluates the MTA policy of DOMAIN's MX hosts instead
+// (DANE, MTA-STS, TLS-RPT result types; flags -resolver, -port, -sts-port):
+// one verdict per MX, exit status 4 when a lookup must be deferred (mx.go).
+//
 // Everything the server sends before TLS is untrusted: it is shown escaped,
 // and the name verified is the one given (-servername, or the host), never
 // one taken from the banner.
@@ -93,6 +97,9 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // run is the whole program: it parses args, probes, writes the report on
 // stdout and diagnostics on stderr, and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if mxRequested(args) {
+		return runMX(ctx, args, stdout, stderr) // the MTA policy mode, mx.go
+	}
 	p, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitTLS
