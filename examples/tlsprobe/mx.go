@@ -177,6 +177,7 @@ func (p *mxProbe) run(ctx context.Context) ([]*mxReport, int) {
 		cancel()
 		r := p.newReport("", start)
 		r.fail("lookup", "lookup", err)
+		r.elapsed(start)
 		rt, reason := tlsrpt.Classify(nil, err)
 		r.setTLSRPT(rt, reason)
 		return []*mxReport{r}, exitDefer
@@ -274,6 +275,7 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, sts stsOutcome) (*m
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	r := p.newReport(host, start)
+	defer r.elapsed(start)
 
 	pol, err := p.resolver.Lookup(ctx, host, 25)
 	if err != nil {
@@ -337,12 +339,10 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, sts stsOutcome) (*m
 	}
 	base := (&probe{protocol: "smtp", address: net.JoinHostPort(host, strconv.Itoa(p.port)), mode: starttls.StartTLS,
 		policy: opts.Policy, serverName: host, outcome: outcome}).report(res, err)
-	base.ElapsedMS = r.ElapsedMS
 	if len(pol.Addrs) > 0 {
 		base.Address = net.JoinHostPort(pol.Addrs[0].String(), strconv.Itoa(p.port))
 	}
 	r.report = base
-	r.elapsed(start)
 
 	switch {
 	case daneResult != nil:
