@@ -233,8 +233,10 @@ func (r *DANEResult) set(matched TLSA, ok bool, failures []RecordFailure) {
 //
 //   - DANE-EE(3): the leaf certificate (or its public key) matches; its
 //     names, dates and issuer are not checked (RFC 7672, Section 3.1.1).
-//   - DANE-TA(2): a certificate of the chain the server sent matches; the
-//     chain is built from the leaf up to that certificate and no further,
+//   - DANE-TA(2): an issuer certificate of the chain the server sent
+//     matches (the server must send its trust anchor: a bare public key
+//     that is not in the chain is not used); the chain is built from the
+//     leaf up to that certificate and no further,
 //     with dates checked, and the leaf must carry baseDomain or one of
 //     opts.Names (RFC 7672, Sections 3.1.2 and 3.2). Any extended key usage
 //     is accepted.
@@ -320,13 +322,13 @@ func verifyRecord(r TLSA, chain []*x509.Certificate, names []string, now time.Ti
 		}
 		return errNoMatch
 	}
-	// DANE-TA: the first certificate of the chain that matches is the
-	// trust anchor; the path is built from the leaf to it and stops there
-	// (RFC 7671, Section 5.2.2), so a longer chain beyond it is never
-	// consulted.
+	// DANE-TA: the first issuer certificate of the chain that matches is
+	// the trust anchor (the leaf is never its own anchor, as in OpenSSL's
+	// DANE); the path is built from the leaf to it and stops there (RFC
+	// 7671, Section 5.2.2), so a longer chain beyond it is never consulted.
 	anchor := -1
-	for i, c := range chain {
-		if r.matches(c) {
+	for i := 1; i < len(chain); i++ {
+		if c := chain[i]; r.matches(c) {
 			anchor = i
 			break
 		}

@@ -161,6 +161,7 @@ func TestDANE(t *testing.T) {
 		{"ta not sent", chainOf(leaf, leafKey, inter), []tlsconf.TLSA{ta(0, 1, root)}, nil, -1, tlsconf.ErrDANEMismatch},
 		// RFC 7671, Section 5.2.2: the chain stops at the anchor; what follows it is not consulted.
 		{"ta stops at anchor", chainOf(leaf, leafKey, inter, other), []tlsconf.TLSA{ta(0, 1, inter)}, nil, 0, nil},
+		{"ta of the leaf itself", chainOf(leaf, leafKey, inter), []tlsconf.TLSA{ta(0, 1, leaf)}, nil, -1, tlsconf.ErrDANEMismatch},
 		{"ta of an unrelated ca", chainOf(leaf, leafKey, inter, other), []tlsconf.TLSA{ta(0, 1, other)}, nil, -1, tlsconf.ErrDANEMismatch},
 		// RFC 7672, Section 3.2: names and dates count for DANE-TA.
 		{"ta expired leaf", chainOf(expired, expiredKey, inter), []tlsconf.TLSA{ta(0, 1, inter)}, nil, -1, tlsconf.ErrDANEMismatch},

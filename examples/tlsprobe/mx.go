@@ -309,7 +309,9 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, sts stsOutcome) (*m
 			return r, exitFailed
 		}
 		policyErr = err
-		if sts.policy.Mode == mtasts.Testing {
+		if sts.policy.Mode == mtasts.Testing && !pol.DANE {
+			// Delivery goes on without TLS too, unless TLSA records
+			// (all unusable) keep TLS mandatory (RFC 7672, Section 2.2).
 			opts.Policy = starttls.Opportunistic
 		}
 	default:

@@ -383,3 +383,90 @@ func TestMXUsage(t *testing.T) {
 	assert.False(t, mxRequested([]string{"-json", "--", "-mx"}))
 	assert.False(t, mxRequested([]string{"mx.example.test:25"}))
 }
+
+// listenPair listens on 127.0.0.1 and 127.0.0.2 on one port, so that two
+// MX hosts share the -port.
+func listenPair(t *testing.T) (net.Listener, net.Listener, string) {
+	for range 20 {
+		a, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		_, port, _ := net.SplitHostPort(a.Addr().String())
+		b, err := net.Listen("tcp", "127.0.0.2:"+port)
+		if err == nil {
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return a, b, port
+		}
+		a.Close()
+	}
+	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
+	return nil, nil, ""
+}
+
+// serveOne runs script on the first connection of l.
+func serveOne(t *testing.T, l net.Listener, script string, cfg *tls.Config) <-chan *scripttest.Peer {
+	ch := make(chan *scripttest.Peer, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		ch <- scripttest.Start(t, c, script, &scripttest.Options{TLSConfig: cfg})
+	}()
+	return ch
+}
+
+// One line per MX, in preference order; a deferral on any wins the exit
+// status over a failure, a failure over success.
+func TestMXSeveralHosts(t *testing.T) {
+	tests := []struct {
+		name        string
+		second      dnstest.Answer // TLSA of mx2
+		secondReply string
+		code        int
+		secondKind  string
+	}{
+		{"both pass", dnstest.Answer{RCode: dnsmessage.RCodeNameError, Secure: true}, mxTLS, 0, ""},
+		{"second fails", dnstest.Answer{RCode: dnsmessage.RCodeNameError, Secure: true}, mxGreet + "!close\n", 1, "handshake"},
+		{"second defers", dnstest.Answer{Silent: true}, "", 4, "lookup"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newMXWorld(t)
+			secure := func(rs ...dnsmessage.Resource) dnstest.Answer { return dnstest.Answer{Records: rs, Secure: true} }
+			w.dns.Set(mxDomain, dnsmessage.TypeMX, secure(dnstest.MX(20, "mx2.example.test"), dnstest.MX(10, mxName)))
+			w.dns.Set("mx2.example.test", dnsmessage.TypeA, secure(dnstest.A("127.0.0.2")...))
+			w.dns.Set("mx2.example.test", dnsmessage.TypeAAAA, secure())
+			w.tlsa(secure(tlsaOf(tlsconf.NewTLSA(3, 1, 1, w.cert.Leaf))))
+			w.dns.Set("_25._tcp.mx2.example.test", dnstest.TypeTLSA, tt.second)
+			cert2, err := w.ca.Issue("mx2.example.test")
+			require.NoError(t, err)
+			l1, l2, port := listenPair(t)
+			p1 := serveOne(t, l1, mxTLS, tlsconf.Server(w.cert))
+			var p2 <-chan *scripttest.Peer
+			if tt.secondReply != "" {
+				p2 = serveOne(t, l2, tt.secondReply, tlsconf.Server(cert2))
+			}
+			lines, code, stderr := w.probe(t, "127.0.0.1:"+port, "-timeout", "1s")
+			assert.Equal(t, tt.code, code, stderr)
+			require.Len(t, lines, 2)
+			assert.Equal(t, mxName, *lines[0].MX, "preference order")
+			assert.Equal(t, "mx2.example.test", *lines[1].MX)
+			assert.Nil(t, lines[0].Error)
+			if tt.secondKind == "" {
+				assert.Nil(t, lines[1].Error)
+			} else {
+				require.NotNil(t, lines[1].Error)
+				assert.Equal(t, tt.secondKind, lines[1].Error.Kind)
+			}
+			if peer := <-p1; peer != nil {
+				_ = peer.Wait()
+			}
+			if p2 != nil {
+				if peer := <-p2; peer != nil {
+					_ = peer.Wait()
+				}
+			}
+		})
+	}
+}
