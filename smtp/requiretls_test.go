@@ -2,6 +2,7 @@ package smtp_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,4 +55,14 @@ func TestRequireTLSExtension(t *testing.T) {
 	err := smtp.RequireTLSExtension(&starttls.Result{Plaintext: true, Before: starttls.NewCapabilities("REQUIRETLS")})
 	require.ErrorIs(t, err, starttls.ErrNotOffered, "plaintext never satisfies REQUIRETLS")
 	require.ErrorIs(t, smtp.RequireTLSExtension(nil), starttls.ErrNotOffered)
+}
+
+func ExampleRequireTLSExtension() {
+	// After smtp.Upgrade or smtp.Dial: the EHLO reply inside TLS.
+	res := &starttls.Result{Protocol: "smtp", TLS: true, After: starttls.NewCapabilities("PIPELINING", "SIZE 10240000")}
+	if err := smtp.RequireTLSExtension(res); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// smtp: rediscover: not offered: REQUIRETLS (RFC 8689) is not advertised after TLS
 }
