@@ -172,7 +172,7 @@ func (p *mxProbe) run(ctx context.Context) ([]*mxReport, int) {
 	// The MX lookup and the policy fetch share the first -timeout.
 	start := time.Now()
 	lookupCtx, cancel := context.WithTimeout(ctx, p.timeout)
-	mxs, _, err := p.resolver.LookupMX(lookupCtx, p.domain)
+	mxs, mxSecure, err := p.resolver.LookupMX(lookupCtx, p.domain)
 	if err != nil {
 		cancel()
 		r := p.newReport("", start)
@@ -201,7 +201,7 @@ func (p *mxProbe) run(ctx context.Context) ([]*mxReport, int) {
 		if mx.Host == "" {
 			continue
 		}
-		r, c := p.evaluate(ctx, mx.Host, sts)
+		r, c := p.evaluate(ctx, mx.Host, mxSecure, sts)
 		reports = append(reports, r)
 		switch {
 		case c == exitDefer:
@@ -270,14 +270,24 @@ func dialAny(ctx context.Context, network string, addrs []netip.Addr, port strin
 
 // evaluate decides the policy for one MX host, upgrades under it, and
 // returns the report line and its exit status.
-func (p *mxProbe) evaluate(ctx context.Context, host string, sts stsOutcome) (*mxReport, int) {
+// DANE applies only when the MX answer that named host was secure too
+// (the contract; RFC 7672, Section 2.2.1): an insecure MX answer could
+// name any host, with any TLSA records.
+func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts stsOutcome) (*mxReport, int) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	r := p.newReport(host, start)
 	defer r.elapsed(start)
 
-	pol, err := p.resolver.Lookup(ctx, host, 25)
+	var pol *dane.Policy
+	var err error
+	if mxSecure {
+		pol, err = p.resolver.Lookup(ctx, host, 25)
+	} else {
+		pol = &dane.Policy{Host: host, Reason: "mx-insecure"}
+		pol.Addrs, pol.AddrsSecure, err = p.resolver.LookupIP(ctx, host)
+	}
 	if err != nil {
 		r.fail("lookup", "lookup", err)
 		rt, reason := tlsrpt.Classify(nil, err)

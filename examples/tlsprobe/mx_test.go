@@ -215,6 +215,15 @@ func TestMXPolicy(t *testing.T) {
 			want: mxLine{PolicyType: "no-policy-found", PolicyMode: "none", TLS: true, Verified: ptrBool(true)},
 		},
 		{
+			name: "insecure mx: no dane",
+			setup: func(w *mxWorld) {
+				w.dns.Set(mxDomain, dnsmessage.TypeMX, dnstest.Answer{Records: []dnsmessage.Resource{dnstest.MX(10, mxName)}})
+				w.tlsa(dnstest.Answer{Records: []dnsmessage.Resource{tlsaOf(tlsconf.NewTLSA(3, 1, 1, otherCert.Leaf))}, Secure: true})
+			},
+			script: mxTLS, code: 0,
+			want: mxLine{PolicyType: "no-policy-found", PolicyMode: "none", TLS: true, Verified: ptrBool(true)},
+		},
+		{
 			name: "only unusable tlsa: tls stays required",
 			setup: func(w *mxWorld) {
 				w.tlsa(dnstest.Answer{Records: []dnsmessage.Resource{tlsaOf(tlsconf.NewTLSA(1, 1, 1, w.cert.Leaf))}, Secure: true})

@@ -43,7 +43,8 @@ type Policy struct {
 	// Records are the TLSA records, as published; nil without DANE.
 	Records []tlsconf.TLSA
 	// Reason says why DANE does not apply: "address-insecure",
-	// "tlsa-insecure" or "no-tlsa"; "" when it does.
+	// "tlsa-insecure" or "no-tlsa" (and, set by callers that skip the
+	// lookup, "mx-insecure"); "" when it does.
 	Reason string
 }
 
@@ -73,6 +74,11 @@ func (p *Policy) TLSConfig(opts *tlsconf.DANEOptions) (*tls.Config, *tlsconf.DAN
 // TLSA records are looked up at all (RFC 7672, Section 2.2.3: with an
 // insecure address the host's TLSA records cannot be relied on either). A failed
 // lookup returns a *LookupError matching ErrDefer, and no policy.
+//
+// Lookup does not know how mxHost was found: a caller that got it from an
+// insecure MX answer should not apply DANE (an attacker could have named
+// any host, with its own TLSA records), and LookupMX reports whether the
+// answer was secure.
 //
 // CNAMEs are followed inside the resolver's answers, but the TLSA base
 // domain stays mxHost (the RFC 7672, Section 2.2.3 search at the CNAME
