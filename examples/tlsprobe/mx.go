@@ -395,6 +395,11 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts 
 		}
 	}
 	r.setTLSRPT(rt, reason)
+	if r.Error != nil && r.Step != nil && *r.Step == string(starttls.StepRediscover) && strings.HasPrefix(reason, "tls-alert-") {
+		// A TLS 1.3 server refusing the client after the client's side of
+		// the handshake ended: its alert arrives with the first read.
+		r.Error.Kind = "handshake"
+	}
 	if err != nil {
 		return r, exitFailed
 	}

@@ -138,9 +138,11 @@ func TestMXPolicy(t *testing.T) {
 		setup      func(w *mxWorld)
 		script     string
 		serverCert func(w *mxWorld) tls.Certificate
-		noConnect  bool
-		code       int
-		want       mxLine
+		// serverConfig, when set, replaces the server's TLS config.
+		serverConfig func(w *mxWorld) *tls.Config
+		noConnect    bool
+		code         int
+		want         mxLine
 	}{
 		{
 			name: "dane-ee matches",
@@ -286,6 +288,21 @@ func TestMXPolicy(t *testing.T) {
 			want: mxLine{PolicyType: "no-policy-found", PolicyMode: "none", TLS: true, Verified: ptrBool(true), TLSRPTResult: ptr("sts-policy-fetch-error")},
 		},
 		{
+			name: "tls 1.3 alert on the first read counts as the handshake",
+			setup: func(w *mxWorld) {
+				w.tlsa(dnstest.Answer{Records: []dnsmessage.Resource{tlsaOf(tlsconf.NewTLSA(3, 1, 1, w.cert.Leaf))}, Secure: true})
+			},
+			serverConfig: func(w *mxWorld) *tls.Config {
+				cfg := tlsconf.Server(w.cert)
+				cfg.MinVersion = tls.VersionTLS13
+				cfg.ClientAuth = tls.RequireAnyClientCert
+				return cfg
+			},
+			script: mxGreet + "!tls\n!hold\n", code: 1,
+			want: mxLine{PolicyType: "tlsa", PolicyMode: "dane", TLS: true, Verified: ptrBool(true), Error: &errorInfo{Kind: "handshake"},
+				TLSRPTResult: ptr("validation-failure"), TLSRPTReason: ptr("tls-alert-certificate-required"), Step: ptr("rediscover")},
+		},
+		{
 			name:   "no policy, no starttls",
 			script: noTLS, code: 0,
 			want: mxLine{PolicyType: "no-policy-found", PolicyMode: "none"},
@@ -311,7 +328,11 @@ func TestMXPolicy(t *testing.T) {
 				t.Cleanup(func() { l.Close() })
 				ln, addr = l, l.Addr().String()
 			} else {
-				addr, peer = scripttest.Listen(t, tt.script, &scripttest.Options{TLSConfig: tlsconf.Server(cert), Timeout: 5 * time.Second})
+				serverCfg := tlsconf.Server(cert)
+				if tt.serverConfig != nil {
+					serverCfg = tt.serverConfig(w)
+				}
+				addr, peer = scripttest.Listen(t, tt.script, &scripttest.Options{TLSConfig: serverCfg, Timeout: 5 * time.Second})
 			}
 			lines, code, stderr := w.probe(t, addr)
 			assert.Equal(t, tt.code, code, "exit status; stderr: %s", stderr)
