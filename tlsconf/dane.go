@@ -241,7 +241,9 @@ func (r *DANEResult) set(matched TLSA, ok bool, failures []RecordFailure) {
 //     opts.Names (RFC 7672, Sections 3.1.2 and 3.2). Any extended key usage
 //     is accepted.
 //
-// Records that SMTP cannot use are skipped and listed as failures. With no
+// Records that SMTP cannot use are skipped and listed as failures, and so
+// are SHA2-256 records beside a SHA2-512 record of the same usage and
+// selector (RFC 7671, Section 9). With no
 // usable record DANE returns ErrNoUsableRecords (wrapping the reasons) and
 // no config: that decision is the caller's.
 //
@@ -262,7 +264,15 @@ func DANE(baseDomain string, records []TLSA, opts *DANEOptions) (*tls.Config, *D
 	var unusable []RecordFailure
 	reasons := []error{ErrNoUsableRecords}
 	for _, r := range records {
-		if err := r.Usable(); err != nil {
+		err := r.Usable()
+		if err == nil && r.MatchingType == MatchSHA256 && hasSHA512(records, r.Usage, r.Selector) {
+			// RFC 7671, Section 9 (digest algorithm agility): with a
+			// SHA2-512 record for the same usage and selector, the
+			// SHA2-256 ones are ignored, so that a zone can retire the
+			// weaker digest by publishing the stronger one.
+			err = fmt.Errorf("%w: a SHA2-512 record of the same usage and selector replaces it", ErrUnusableRecord)
+		}
+		if err != nil {
 			unusable = append(unusable, RecordFailure{Record: r, Err: err})
 			reasons = append(reasons, fmt.Errorf("%s: %w", r, err))
 			continue
@@ -294,6 +304,17 @@ func DANE(baseDomain string, records []TLSA, opts *DANEOptions) (*tls.Config, *D
 
 // verifyDANE tries the usable records in order; unusable ones head the
 // list of failures, so that the result accounts for every record.
+// hasSHA512 reports whether records hold a usable SHA2-512 record of the
+// given usage and selector.
+func hasSHA512(records []TLSA, usage, selector uint8) bool {
+	for _, r := range records {
+		if r.Usage == usage && r.Selector == selector && r.MatchingType == MatchSHA512 && r.Usable() == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func verifyDANE(chain []*x509.Certificate, records []TLSA, unusable []RecordFailure, names []string, now time.Time, result *DANEResult) error {
 	failures := slices.Clone(unusable)
 	if len(chain) == 0 {

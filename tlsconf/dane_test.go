@@ -170,6 +170,9 @@ func TestDANE(t *testing.T) {
 		{"ta wildcard", chainOf(wildcard, wildcardKey, inter), []tlsconf.TLSA{ta(0, 1, inter)}, nil, 0, nil},
 		// Several records: the first that matches wins, earlier ones are failures.
 		{"second matches", chainOf(leaf, leafKey, inter), []tlsconf.TLSA{ee(1, 1, wrongName), ta(0, 1, inter)}, nil, 1, nil},
+		// RFC 7671, Section 9: a SHA2-512 record retires SHA2-256 for its usage and selector.
+		{"sha256 ignored beside sha512", chainOf(leaf, leafKey), []tlsconf.TLSA{ee(1, 1, leaf), ee(1, 2, wrongName)}, nil, -1, tlsconf.ErrDANEMismatch},
+		{"sha256 kept beside sha512 of another selector", chainOf(leaf, leafKey), []tlsconf.TLSA{ee(1, 2, wrongName), ee(0, 1, leaf)}, nil, 1, nil},
 		{"unusable then usable", chainOf(leaf, leafKey, inter), []tlsconf.TLSA{tlsconf.NewTLSA(1, 1, 1, leaf), ee(1, 1, leaf)}, nil, 1, nil},
 	}
 	for _, tt := range tests {
@@ -218,6 +221,15 @@ func TestDANEFailureReasons(t *testing.T) {
 	var host x509.HostnameError
 	require.ErrorAs(t, err, &host)
 	assert.Contains(t, err.Error(), "2 0 1: ")
+
+	// DANEOptions.Time: the dates are checked at that time.
+	good, goodKey := newCert(t, leafTemplate(time.Now().Add(time.Hour), "mx.example.test"), root, rootKey)
+	later := func() time.Time { return time.Now().Add(48 * time.Hour) }
+	cfg, _, err = tlsconf.DANE("mx.example.test", []tlsconf.TLSA{tlsconf.NewTLSA(2, 0, 1, root)}, &tlsconf.DANEOptions{Time: later})
+	require.NoError(t, err)
+	_, err = daneHandshake(t, chainOf(good, goodKey, root), cfg)
+	require.ErrorAs(t, err, &invalid)
+	assert.Equal(t, x509.Expired, invalid.Reason)
 }
 
 func TestDANENoUsableRecords(t *testing.T) {

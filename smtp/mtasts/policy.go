@@ -119,14 +119,16 @@ func Parse(text string) (*Policy, error) {
 		}
 		seen[key] = true
 		switch key {
+		// RFC 5234, Section 2.3: the quoted strings of the grammar are
+		// case-insensitive.
 		case "version":
-			if value != "STSv1" {
+			if !strings.EqualFold(value, "STSv1") {
 				return nil, invalid("version %q, want STSv1", starttls.Escape(value))
 			}
 		case "mode":
-			switch Mode(value) {
+			switch m := Mode(strings.ToLower(value)); m {
 			case Enforce, Testing, None:
-				p.Mode = Mode(value)
+				p.Mode = m
 			default:
 				return nil, invalid("mode %q", starttls.Escape(value))
 			}
@@ -208,7 +210,8 @@ func parsePattern(v string) (string, error) {
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			// RFC 5321, Section 4.1.2: letters, digits and hyphens.
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
 				return "", errors.New("bad character")
 			}
 		}

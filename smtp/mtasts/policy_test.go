@@ -31,6 +31,8 @@ func TestParse(t *testing.T) {
 		{"none without mx", "version: STSv1\nmode: none\nmax_age: 0\n", mtasts.None, nil, 0, ""},
 		{"extension ignored", "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 1\nfoo_bar.baz: anything goes here\n", mtasts.Enforce, []string{"a.example"}, time.Second, ""},
 		{"spaces around", "  version:STSv1 \nmode:\tenforce\nmx: a.example\nmax_age: 31557600\n", mtasts.Enforce, []string{"a.example"}, mtasts.MaxAgeLimit, ""},
+		{"case-insensitive keywords", "Version: stsv1\nMODE: Enforce\nMX: A.Example\nMax_Age: 1\n", mtasts.Enforce, []string{"a.example"}, time.Second, ""},
+		{"underscore in mx", "version: STSv1\nmode: enforce\nmx: a_b.example\nmax_age: 1\n", "", nil, 0, "bad character"},
 		{"empty", "", "", nil, 0, "no colon"},
 		{"no version", "mode: enforce\nmx: a.example\nmax_age: 1\n", "", nil, 0, "no version"},
 		{"wrong version", "version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n", "", nil, 0, "want STSv1"},

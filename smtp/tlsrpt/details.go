@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/tlsup/tlsup/smtp/mtasts"
 	"github.com/tlsup/tlsup/starttls"
+	"github.com/tlsup/tlsup/tlsconf"
 )
 
 // FailureDetails is one "failure-details" entry of a report (RFC 8460,
@@ -74,4 +76,30 @@ func Details(s Session) *FailureDetails {
 		d.AdditionalInformation = starttls.Escape(s.Err.Error())
 	}
 	return d
+}
+
+// STSPolicy returns the policy object for an MTA-STS policy (RFC 8460,
+// Section 4.4): its text line by line, and its mx patterns.
+func STSPolicy(domain string, p *mtasts.Policy) Policy {
+	text := strings.TrimRight(strings.ReplaceAll(p.Text, "\r\n", "\n"), "\n")
+	var lines []string
+	if text != "" {
+		lines = strings.Split(text, "\n")
+	}
+	return Policy{Type: PolicySTS, String: lines, Domain: domain, MXHost: append([]string(nil), p.MX...)}
+}
+
+// TLSAPolicy returns the policy object for the DANE policy of one MX host:
+// its TLSA records in presentation form ("3 1 1 ab12...").
+func TLSAPolicy(domain, mxHost string, records []tlsconf.TLSA) Policy {
+	lines := make([]string, len(records))
+	for i, r := range records {
+		lines[i] = r.String()
+	}
+	return Policy{Type: PolicyTLSA, String: lines, Domain: domain, MXHost: []string{mxHost}}
+}
+
+// NoPolicy returns the policy object of a domain that publishes none.
+func NoPolicy(domain string) Policy {
+	return Policy{Type: PolicyNotFound, Domain: domain}
 }

@@ -156,6 +156,21 @@ func TestDetailsJSON(t *testing.T) {
 	assert.JSONEq(t, `{"policy-type":"sts","policy-string":["version: STSv1","mode: testing"],"policy-domain":"example.test","mx-host":["*.example.test"]}`, string(b))
 }
 
+func TestPolicyObjects(t *testing.T) {
+	sts, err := mtasts.Parse("version: STSv1\r\nmode: enforce\r\nmx: *.example.test\r\nmax_age: 86400\r\n")
+	require.NoError(t, err)
+	p := tlsrpt.STSPolicy("example.test", sts)
+	assert.Equal(t, tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: "example.test", MXHost: []string{"*.example.test"},
+		String: []string{"version: STSv1", "mode: enforce", "mx: *.example.test", "max_age: 86400"}}, p)
+	records := []tlsconf.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: []byte{0xab}}}
+	p = tlsrpt.TLSAPolicy("example.test", "mx.example.test", records)
+	assert.Equal(t, tlsrpt.Policy{Type: tlsrpt.PolicyTLSA, Domain: "example.test", MXHost: []string{"mx.example.test"},
+		String: []string{"3 1 1 ab"}}, p)
+	b, err := json.Marshal(tlsrpt.NoPolicy("example.test"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"policy-type":"no-policy-found","policy-domain":"example.test"}`, string(b))
+}
+
 func ExampleClassify() {
 	err := &starttls.Error{Protocol: "smtp", Step: starttls.StepStartTLS, Kind: starttls.ErrRefused,
 		Err: &starttls.ReplyError{Protocol: "smtp", Command: "STARTTLS", Code: 454, Text: "4.7.0 TLS not available"}}
