@@ -500,3 +500,15 @@ func TestMXSeveralHosts(t *testing.T) {
 		})
 	}
 }
+
+func TestMXDeferText(t *testing.T) {
+	w := newMXWorld(t)
+	w.tlsa(dnstest.Answer{RCode: dnsmessage.RCodeServerFailure})
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-mx", mxDomain, "-resolver", w.dns.Addr, "-port", "1", "-timeout", "2s"}, &stdout, &stderr)
+	assert.Equal(t, 4, code, stderr.String())
+	assert.Equal(t, "mx:           mx.example.test\n"+
+		"mta policy:   no-policy-found, none\n"+
+		"tls-rpt:      dnssec-invalid (dns-servfail)\n"+
+		"result:       DEFER (lookup): dane: lookup _25._tcp.mx.example.test. TLSA: servfail\n\n", stdout.String())
+}
