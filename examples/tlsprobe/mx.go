@@ -349,8 +349,12 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts 
 	if res == nil {
 		res = &starttls.Result{}
 	}
+	serverName := host
+	if daneResult != nil && pol.BaseDomain != "" {
+		serverName = pol.BaseDomain // the TLSA base domain, after CNAMEs
+	}
 	base := (&probe{protocol: "smtp", address: net.JoinHostPort(host, strconv.Itoa(p.port)), mode: starttls.StartTLS,
-		policy: opts.Policy, serverName: host, outcome: outcome}).report(res, err)
+		policy: opts.Policy, serverName: serverName, outcome: outcome}).report(res, err)
 	if len(pol.Addrs) > 0 {
 		base.Address = net.JoinHostPort(pol.Addrs[0].String(), strconv.Itoa(p.port))
 	}

@@ -30,8 +30,13 @@ import (
 
 // Policy is the DANE status of one MX host.
 type Policy struct {
-	// Host is the MX host name, the TLSA base domain.
+	// Host is the MX host name.
 	Host string
+	// BaseDomain is the TLSA base domain: the name whose TLSA records
+	// apply, sent as SNI and carried by a DANE-TA certificate. It is Host,
+	// or the name Host's CNAME chain ends at when the records were found
+	// there (RFC 7672, Section 2.2.3); "" without DANE.
+	BaseDomain string
 	// Addrs are its addresses, from the address lookup made before TLSA.
 	Addrs []netip.Addr
 	// AddrsSecure reports whether the address answers were secure.
@@ -61,12 +66,26 @@ func (p *Policy) Usable() []tlsconf.TLSA {
 }
 
 // TLSConfig returns the tlsconf.DANE config for the policy's records, with
-// Host as SNI and reference identifier. It fails with
+// BaseDomain as SNI and reference identifier, and Host as a further
+// reference identifier when the two differ (RFC 7672, Section 3.2.2).
+// opts may be nil; its Names are kept. It fails with
 // tlsconf.ErrNoUsableRecords when no record is usable: the caller then
 // requires TLS without authentication (tlsconf.Encrypt), as RFC 7672,
 // Section 2.2 asks, or refuses to deliver.
 func (p *Policy) TLSConfig(opts *tlsconf.DANEOptions) (*tls.Config, *tlsconf.DANEResult, error) {
-	return tlsconf.DANE(p.Host, p.Records, opts)
+	base := p.BaseDomain
+	if base == "" {
+		base = p.Host
+	}
+	if base != p.Host {
+		o := tlsconf.DANEOptions{}
+		if opts != nil {
+			o = *opts
+		}
+		o.Names = append([]string{p.Host}, o.Names...)
+		opts = &o
+	}
+	return tlsconf.DANE(base, p.Records, opts)
 }
 
 // Lookup finds the DANE policy of mxHost for the given port (25 for MX
@@ -80,12 +99,13 @@ func (p *Policy) TLSConfig(opts *tlsconf.DANEOptions) (*tls.Config, *tlsconf.DAN
 // any host, with its own TLSA records), and LookupMX reports whether the
 // answer was secure.
 //
-// CNAMEs are followed inside the resolver's answers, but the TLSA base
-// domain stays mxHost (the RFC 7672, Section 2.2.3 search at the CNAME
-// target first is not done).
+// When mxHost is an alias (its secure address answer goes through CNAMEs),
+// the TLSA records are looked up at the name the chain ends at first, and
+// at mxHost when none are securely found there (RFC 7672, Section 2.2.3;
+// RFC 7671, Section 7).
 func (r *Resolver) Lookup(ctx context.Context, mxHost string, port int) (*Policy, error) {
 	p := &Policy{Host: strings.ToLower(strings.TrimSuffix(mxHost, "."))}
-	addrs, secure, err := r.LookupIP(ctx, p.Host)
+	addrs, secure, target, err := r.lookupIP(ctx, p.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -94,17 +114,24 @@ func (r *Resolver) Lookup(ctx context.Context, mxHost string, port int) (*Policy
 		p.Reason = "address-insecure"
 		return p, nil
 	}
-	records, secure, err := r.LookupTLSA(ctx, port, p.Host)
-	if err != nil {
-		return nil, err
+	candidates := []string{p.Host}
+	if target != p.Host {
+		candidates = []string{target, p.Host}
 	}
-	switch {
-	case !secure:
-		p.Reason = "tlsa-insecure"
-	case len(records) == 0:
-		p.Reason = "no-tlsa"
-	default:
-		p.DANE, p.Records = true, records
+	for _, base := range candidates {
+		records, secure, err := r.LookupTLSA(ctx, port, base)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !secure:
+			p.Reason = "tlsa-insecure"
+		case len(records) == 0:
+			p.Reason = "no-tlsa"
+		default:
+			p.DANE, p.Records, p.BaseDomain, p.Reason = true, records, base, ""
+			return p, nil
+		}
 	}
 	return p, nil
 }

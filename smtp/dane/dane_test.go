@@ -2,8 +2,10 @@ package dane_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -259,4 +261,90 @@ func ExampleResolver_Lookup() {
 	}
 	// Output:
 	// DANE: 3 1 1 at [192.0.2.25]
+}
+
+// RFC 7672, Section 2.2.3: an MX host that is an alias; the TLSA base
+// domain is the CNAME target first, then the MX host.
+func TestLookupCNAME(t *testing.T) {
+	alias := func() dnstest.Answer {
+		return dnstest.Answer{Secure: true, Records: []dnsmessage.Resource{
+			dnstest.CNAME(mxHost, "real.example.net"),
+			withName(dnstest.A("192.0.2.7")[0], "real.example.net"),
+		}}
+	}
+	tlsa := dnstest.Answer{Records: []dnsmessage.Resource{dnstest.TLSA(3, 1, 1, sha)}, Secure: true}
+	none := dnstest.Answer{RCode: dnsmessage.RCodeNameError, Secure: true}
+	tests := []struct {
+		name           string
+		atTarget, atMX dnstest.Answer
+		wantBase       string
+		wantDefer      bool
+		wantDANE       bool
+		wantServerName string
+	}{
+		{"records at the target", tlsa, none, "real.example.net", false, true, "real.example.net"},
+		{"records at the mx host only", none, tlsa, mxHost, false, true, mxHost},
+		{"insecure at the target, records at the mx host", dnstest.Answer{Records: tlsa.Records}, tlsa, mxHost, false, true, mxHost},
+		{"none anywhere", none, none, "", false, false, ""},
+		{"servfail at the target", dnstest.Answer{RCode: dnsmessage.RCodeServerFailure}, tlsa, "", true, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, r := newResolver(t)
+			s.Set(mxHost, dnsmessage.TypeA, alias())
+			s.Set(mxHost, dnsmessage.TypeAAAA, dnstest.Answer{Secure: true, Records: []dnsmessage.Resource{dnstest.CNAME(mxHost, "real.example.net")}})
+			s.Set("_25._tcp.real.example.net", dnstest.TypeTLSA, tt.atTarget)
+			s.Set("_25._tcp."+mxHost, dnstest.TypeTLSA, tt.atMX)
+			p, err := r.Lookup(ctx(t), mxHost, 25)
+			if tt.wantDefer {
+				require.ErrorIs(t, err, dane.ErrDefer)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []netip.Addr{netip.MustParseAddr("192.0.2.7")}, p.Addrs)
+			assert.Equal(t, tt.wantDANE, p.DANE)
+			assert.Equal(t, tt.wantBase, p.BaseDomain)
+			if !tt.wantDANE {
+				return
+			}
+			cfg, _, err := p.TLSConfig(nil)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantServerName, cfg.ServerName, "SNI is the TLSA base domain")
+		})
+	}
+}
+
+// RFC 7672, Section 3.2.2: with records at a CNAME target, a DANE-TA
+// certificate may carry the MX host name instead of the base domain.
+func TestTLSConfigNames(t *testing.T) {
+	ca, err := tlsconf.NewCA("ca")
+	require.NoError(t, err)
+	cert, err := ca.Issue(mxHost)
+	require.NoError(t, err)
+	cert.Certificate = append(cert.Certificate, ca.Certificate().Raw)
+	p := &dane.Policy{Host: mxHost, BaseDomain: "real.example.net", DANE: true,
+		Records: []tlsconf.TLSA{tlsconf.NewTLSA(2, 0, 1, ca.Certificate())}}
+	cfg, result, err := p.TLSConfig(&tlsconf.DANEOptions{Names: []string{"example.test"}})
+	require.NoError(t, err)
+	assert.Equal(t, "real.example.net", cfg.ServerName)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		tls.Server(c, tlsconf.Server(cert)).Handshake()
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	tc := tls.Client(c, cfg)
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	require.NoError(t, tc.Handshake())
+	_, ok := result.Matched()
+	assert.True(t, ok)
 }

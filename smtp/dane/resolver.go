@@ -115,6 +115,9 @@ type answer struct {
 	secure  bool
 	rcode   dnsmessage.RCode
 	records []dnsmessage.Resource
+	// target is the name the answer's CNAME chain ends at, lower case
+	// with the final dot; the question's name without CNAMEs.
+	target string
 }
 
 // query asks one question and returns the answer, or a *LookupError for a
@@ -368,6 +371,7 @@ func parseAnswer(msg []byte, q dnsmessage.Question) (*answer, error) {
 			break
 		}
 	}
+	a.target = owners[len(owners)-1]
 	for _, r := range all {
 		if r.Header.Type == q.Type && r.Header.Class == q.Class && slices.Contains(owners, strings.ToLower(r.Header.Name.String())) {
 			a.records = append(a.records, r)
@@ -432,18 +436,29 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, bool, err
 // LookupIP returns host's IPv4 and IPv6 addresses, and whether both answers
 // were secure. A failed lookup is a *LookupError matching ErrDefer.
 func (r *Resolver) LookupIP(ctx context.Context, host string) ([]netip.Addr, bool, error) {
+	addrs, secure, _, err := r.lookupIP(ctx, host)
+	return addrs, secure, err
+}
+
+// lookupIP is LookupIP, and also returns the name host's CNAME chain ends
+// at (without the final dot; host itself without CNAMEs).
+func (r *Resolver) lookupIP(ctx context.Context, host string) ([]netip.Addr, bool, string, error) {
 	name, err := fqdn(host)
 	if err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
 	secure := true
+	target := name
 	var addrs []netip.Addr
 	for _, typ := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
 		a, err := r.query(ctx, name, typ)
 		if err != nil {
-			return nil, false, err
+			return nil, false, "", err
 		}
 		secure = secure && a.secure
+		if a.target != name {
+			target = a.target
+		}
 		for _, rec := range a.records {
 			switch body := rec.Body.(type) {
 			case *dnsmessage.AResource:
@@ -453,7 +468,7 @@ func (r *Resolver) LookupIP(ctx context.Context, host string) ([]netip.Addr, boo
 			}
 		}
 	}
-	return addrs, secure, nil
+	return addrs, secure, strings.TrimSuffix(target, "."), nil
 }
 
 // LookupTXT returns the TXT records of name, each one's strings joined, and
