@@ -270,9 +270,11 @@ func dialAny(ctx context.Context, network string, addrs []netip.Addr, port strin
 
 // evaluate decides the policy for one MX host, upgrades under it, and
 // returns the report line and its exit status.
-// DANE applies only when the MX answer that named host was secure too
-// (the contract; RFC 7672, Section 2.2.1): an insecure MX answer could
-// name any host, with any TLSA records.
+//
+// DANE applies only when the MX answer that named host was secure too: the
+// contract is stricter than RFC 7672, Section 2.2.1 (which allows DANE for
+// hosts of an insecure MX answer), since a forged MX answer picks the host
+// and so its TLSA records.
 func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts stsOutcome) (*mxReport, int) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)

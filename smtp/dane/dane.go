@@ -94,10 +94,12 @@ func (p *Policy) TLSConfig(opts *tlsconf.DANEOptions) (*tls.Config, *tlsconf.DAN
 // insecure address the host's TLSA records cannot be relied on either). A failed
 // lookup returns a *LookupError matching ErrDefer, and no policy.
 //
-// Lookup does not know how mxHost was found: a caller that got it from an
-// insecure MX answer should not apply DANE (an attacker could have named
-// any host, with its own TLSA records), and LookupMX reports whether the
-// answer was secure.
+// Lookup does not know how mxHost was found. RFC 7672, Section 2.2.1
+// allows DANE for a host named by an insecure MX answer (a signed hosting
+// provider serving an unsigned domain), though an attacker who forges that
+// answer picks the host and so its TLSA records; LookupMX says whether the
+// answer was secure, and the choice is the caller's (examples/tlsprobe
+// requires a secure MX answer).
 //
 // When mxHost is an alias (its secure address answer goes through CNAMEs),
 // the TLSA records are looked up at the name the chain ends at first, and
