@@ -22,7 +22,12 @@ const maxPreliminary = 3
 // state, so nothing learned on one connection reaches another.
 type Upgrader struct{}
 
-var _ starttls.Upgrader = (*Upgrader)(nil)
+var (
+	_ starttls.Upgrader       = (*Upgrader)(nil)
+	_ starttls.ImplicitPorter = (*Upgrader)(nil)
+	_ starttls.Redactor       = (*Upgrader)(nil)
+	_ starttls.OfferChecker   = (*Upgrader)(nil)
+)
 
 // Protocol returns "ftp".
 func (u *Upgrader) Protocol() string { return "ftp" }

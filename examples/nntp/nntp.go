@@ -17,7 +17,11 @@ const ImplicitPort = 563
 // holds no state, so nothing learned on one connection reaches another.
 type Upgrader struct{}
 
-var _ starttls.Upgrader = (*Upgrader)(nil)
+var (
+	_ starttls.Upgrader       = (*Upgrader)(nil)
+	_ starttls.ImplicitPorter = (*Upgrader)(nil)
+	_ starttls.Redactor       = (*Upgrader)(nil)
+)
 
 // Protocol returns "nntp".
 func (u *Upgrader) Protocol() string { return "nntp" }

@@ -15,7 +15,10 @@ import (
 // reaches another.
 type Upgrader struct{}
 
-var _ starttls.Upgrader = (*Upgrader)(nil)
+var (
+	_ starttls.Upgrader = (*Upgrader)(nil)
+	_ starttls.Redactor = (*Upgrader)(nil)
+)
 
 // Protocol returns "sieve".
 func (u *Upgrader) Protocol() string { return "sieve" }
