@@ -93,7 +93,8 @@ func (u *Upgrader) Greet(ctx context.Context, c *starttls.Conn) (starttls.Greeti
 // Discover sends FEAT (RFC 2389, Section 3) and returns the feature lines
 // of the 211 reply without their leading space, as sent; the first and
 // last lines ("211-Features:", "211 End") and lines that do not start with
-// a space are not features. A 4xx or 5xx answer (500 or 502 from a server
+// a space are not features; a feature holding CR or NUL matches
+// starttls.ErrProtocol. A 4xx or 5xx answer (500 or 502 from a server
 // without FEAT) is a *starttls.ReplyError matching starttls.ErrRefused,
 // which before TLS the core takes as "nothing offered". Any other code
 // matches starttls.ErrProtocol; a reply over c's bounds matches
@@ -113,14 +114,28 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	default:
 		return nil, unexpected("FEAT", r)
 	}
+	return features(r)
+}
+
+// features returns the feature lines of a 211 FEAT reply: the lines
+// between the first and the last that start with a space, without it. A
+// feature holding CR or NUL, which could split or cut it downstream,
+// matches starttls.ErrProtocol.
+func features(r Reply) (*starttls.Capabilities, error) {
 	caps := &starttls.Capabilities{}
 	if len(r.Lines) < 2 {
 		return caps, nil
 	}
 	for _, line := range r.Lines[1 : len(r.Lines)-1] {
-		if feature := strings.TrimLeft(line, " "); strings.HasPrefix(line, " ") && feature != "" {
-			caps.Add(feature)
+		feature := strings.TrimLeft(line, " ")
+		if !strings.HasPrefix(line, " ") || feature == "" {
+			continue
 		}
+		if i := strings.IndexAny(feature, "\r\x00"); i >= 0 {
+			return nil, starttls.NewProtocolError("FEAT line \"%s\" holds a control character at offset %d",
+				starttls.Escape(feature), i)
+		}
+		caps.Add(feature)
 	}
 	return caps, nil
 }
