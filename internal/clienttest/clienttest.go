@@ -46,6 +46,9 @@ type Case struct {
 	Err  error
 	Step starttls.Step
 	TLS  bool
+	// AnyStep: the step and Result.TLS are not checked (a deadline that a
+	// loaded machine may reach before or after the handshake).
+	AnyStep bool
 	// Before and After, on success, are the capability lists wanted
 	// (nil: not checked). Plaintext: Opportunistic continued without TLS.
 	Before, After []string
@@ -114,10 +117,12 @@ func RunOne(t *testing.T, client Client, tt Case) string {
 		var e *starttls.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, client.Protocol, e.Protocol)
-		if tt.Step != "" {
+		if tt.Step != "" && !tt.AnyStep {
 			assert.Equal(t, tt.Step, e.Step, "step of %v", err)
 		}
-		assert.Equal(t, tt.TLS, res.TLS, "Result.TLS")
+		if !tt.AnyStep {
+			assert.Equal(t, tt.TLS, res.TLS, "Result.TLS")
+		}
 		assert.False(t, res.Plaintext)
 		assert.Nil(t, tc, "no *tls.Conn on error")
 		assert.Nil(t, res.Conn, "no session conn on error")
@@ -188,8 +193,10 @@ func Interrupted(t *testing.T, client Client, script string) {
 				orHandshake(l == "!tls"))
 		})
 		t.Run("silence "+what, func(t *testing.T) {
+			// After the handshake, the deadline may come before it ends
+			// on a loaded machine; the peer then fails its handshake.
 			RunOne(t, client, Case{Script: prefix + "\n!hold", Err: context.DeadlineExceeded, TLS: afterTLS,
-				Timeout: 150 * time.Millisecond})
+				Timeout: 150 * time.Millisecond, AnyStep: afterTLS, PeerFails: afterTLS})
 		})
 	}
 }
