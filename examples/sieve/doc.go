@@ -17,7 +17,9 @@
 // sent.
 //
 // Capability entries are a capability's name and its value, joined by a
-// space as in "SIEVE fileinto reject"; the keyword is the name, compared
+// space as in "SIEVE fileinto reject" (the name alone when the value is
+// absent or empty, as "SASL" before TLS on a server that offers no
+// mechanism there); the keyword is the name, compared
 // ignoring ASCII case, so "STARTTLSX", "XSTARTTLS" or STARTTLS inside a
 // quoted value do not advertise STARTTLS. Quoted strings and literals
 // ("{n}" or "{n+}") are read with their escapes and bounds: a literal over

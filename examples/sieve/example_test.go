@@ -93,7 +93,7 @@ func ExampleUpgrade() {
 	fmt.Println(string(reply))
 	// Output:
 	// implementation: Example ManageSieve
-	// before TLS: ["IMPLEMENTATION Example ManageSieve" "SASL " "STARTTLS"]
+	// before TLS: ["IMPLEMENTATION Example ManageSieve" "SASL" "STARTTLS"]
 	// TLS: true sieve.example.test
 	// after TLS: ["IMPLEMENTATION Example ManageSieve" "SASL PLAIN" "SIEVE fileinto"]
 	// SASL mechanisms: PLAIN

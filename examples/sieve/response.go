@@ -17,7 +17,7 @@ const MaxLiteral = 4096
 // response is one server response (RFC 5804, Section 4): capability lines,
 // when allowed, then the status line.
 type response struct {
-	caps   []string // "NAME value" or "NAME", as sent
+	caps   []string // "NAME value", or "NAME" when the value is absent or empty
 	status string   // OK, NO or BYE
 	code   string   // the response code in parentheses, as sent; "" for none
 	text   string   // the human-readable string; "" for none
@@ -105,7 +105,9 @@ func capability(toks []token) (string, error) {
 	if name == "" || strings.ContainsRune(name, ' ') || starttls.IndexControl(name) >= 0 {
 		return "", starttls.NewProtocolError("malformed capability name \"%s\"", starttls.Escape(name))
 	}
-	if len(toks) == 1 {
+	// An empty value ("SASL" "" before TLS) is no value: the entry is the
+	// name alone.
+	if len(toks) == 1 || toks[1].text == "" {
 		return name, nil
 	}
 	if value := toks[1].text; starttls.IndexControl(value) >= 0 {

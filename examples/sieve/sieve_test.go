@@ -55,7 +55,7 @@ var (
 )
 
 var (
-	before = []string{"IMPLEMENTATION Example ManageSieve", "SIEVE fileinto reject envelope", "SASL ", "STARTTLS", "VERSION 1.0"}
+	before = []string{"IMPLEMENTATION Example ManageSieve", "SIEVE fileinto reject envelope", "SASL", "STARTTLS", "VERSION 1.0"}
 	after  = []string{"IMPLEMENTATION Example ManageSieve", "SIEVE fileinto reject envelope", "SASL PLAIN LOGIN", "VERSION 1.0"}
 )
 
