@@ -52,6 +52,13 @@ func FuzzReply(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// Every reply vsftpd sent (testdata/golden_*), from each line on.
+	for _, tt := range goldenVsftpd {
+		g := tt.Load(f)
+		for i := range g.Lines {
+			f.Add([]byte(strings.Join(g.Lines[i:], "\r\n") + "\r\n"))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ReadReply(fuzzConn(data))
 		if err != nil {

@@ -49,6 +49,15 @@ func FuzzCapabilities(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// The lists INN sent (testdata/golden_*), status line first.
+	for _, tt := range goldenINN {
+		g := tt.Load(f)
+		for i, l := range g.Lines {
+			if strings.HasPrefix(l, "101") {
+				f.Add([]byte(strings.Join(g.Lines[i:i+len(goldenList(g.Lines[i:]))+2], "\r\n") + "\r\n"))
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := fuzzConn(data)
 		code, _, err := readStatus(c)

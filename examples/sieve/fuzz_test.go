@@ -59,6 +59,15 @@ func FuzzResponse(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// What Dovecot sent (testdata/golden_*), before and after TLS.
+	for _, tt := range goldenDovecot {
+		g := tt.Load(f)
+		for _, part := range [][]string{g.Before, g.After} {
+			if len(part) > 0 {
+				f.Add([]byte(strings.Join(part, "\r\n") + "\r\n"))
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := readResponse(fuzzConn(data), true)
 		if err != nil {
