@@ -158,17 +158,25 @@ finish_inn2() {
   { grep -v '^domain:' /etc/news/inn.conf; echo "domain: tlsup.test"; } > "$TMP/inn-install.conf"
   INNCONF="$TMP/inn-install.conf" DEBIAN_FRONTEND=noninteractive dpkg --configure inn2
 }
+all_installed() {
+  [ "$(dpkg-query -W -f='${Status}\n' $PACKAGES 2>/dev/null | grep -c 'install ok installed')" = 5 ]
+}
 installed=0
-for attempt in 1 2 3; do
-  if dpkg-query -W -f='${Status}\n' $PACKAGES 2>/dev/null | grep -c 'install ok installed' | grep -qx 5; then
-    installed=1; break
+if all_installed; then
+  installed=1
+else
+  # A fresh machine has no package lists yet.
+  if ! apt-cache policy inn2 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get update -qq -o DPkg::Lock::Timeout=600 >> "$TMP/log/apt.log" 2>&1 || true
   fi
-  { apt_install || finish_inn2; } >> "$TMP/log/apt.log" 2>&1 && { installed=1; break; }
-  # A mirror can fail for a moment, or the index be stale.
-  log "apt-get failed (attempt $attempt): apt-get update, then again"
-  apt-get update -qq >> "$TMP/log/apt.log" 2>&1 || true
-  sleep 2
-done
+  for attempt in 1 2 3; do
+    { apt_install || finish_inn2; } >> "$TMP/log/apt.log" 2>&1 && all_installed && { installed=1; break; }
+    # A mirror can fail for a moment, or the lists be stale (404).
+    log "apt-get failed (attempt $attempt): apt-get update, then again"
+    apt-get update -qq -o DPkg::Lock::Timeout=600 >> "$TMP/log/apt.log" 2>&1 || true
+    sleep 2
+  done
+fi
 if [ "$installed" != 1 ]; then tail -n 40 "$TMP/log/apt.log"; exit 1; fi
 restore_policy
 t_install=$(( $(now_ms) - t0 ))
