@@ -229,7 +229,8 @@ func TestBounds(t *testing.T) {
 }
 
 func TestInterrupted(t *testing.T) {
-	clienttest.Interrupted(t, client, good)
+	t.Run("starttls", func(t *testing.T) { clienttest.Interrupted(t, client, starttls.StartTLS, good) })
+	t.Run("implicit", func(t *testing.T) { clienttest.Interrupted(t, client, starttls.Implicit, "!tls\n"+greeting+featAfter) })
 }
 
 // TestRedact: USER and PASS arguments never reach a transcript.

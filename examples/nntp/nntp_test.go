@@ -215,7 +215,8 @@ func TestBounds(t *testing.T) {
 }
 
 func TestInterrupted(t *testing.T) {
-	clienttest.Interrupted(t, client, good)
+	t.Run("starttls", func(t *testing.T) { clienttest.Interrupted(t, client, starttls.StartTLS, good) })
+	t.Run("implicit", func(t *testing.T) { clienttest.Interrupted(t, client, starttls.Implicit, "!tls\n"+greeting+capsAfter) })
 }
 
 // TestRedact: AUTHINFO PASS and SASL never reach a transcript, whichever

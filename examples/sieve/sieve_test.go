@@ -221,7 +221,7 @@ func TestBounds(t *testing.T) {
 }
 
 func TestInterrupted(t *testing.T) {
-	clienttest.Interrupted(t, client, good)
+	clienttest.Interrupted(t, client, starttls.StartTLS, good)
 }
 
 // TestRedact: an AUTHENTICATE initial response never reaches a
