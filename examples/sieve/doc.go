@@ -26,7 +26,8 @@
 // MaxLiteral bytes matches starttls.ErrTooLarge. AUTHENTICATE lines are
 // redacted in transcripts after the mechanism ([Upgrader.Redact]); SASL
 // responses sent on lines of their own go through
-// starttls.Conn.WriteSecretLine.
+// starttls.Conn.WriteSecretLine. A transcript records lines, not the bytes
+// of a literal.
 //
 // ManageSieve has no implicit-TLS port. Mode Implicit still works with a
 // server that offers it: the greeting is read inside TLS, and CAPABILITY is

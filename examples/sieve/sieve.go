@@ -66,7 +66,10 @@ func (u *Upgrader) Greet(ctx context.Context, c *starttls.Conn) (starttls.Greeti
 // sends CAPABILITY (Section 2.4) and reads the answer. A list ended by NO
 // or BYE is a *starttls.ReplyError matching starttls.ErrRefused; anything
 // malformed matches starttls.ErrProtocol, and a list over the bounds
-// starttls.ErrTooLarge.
+// starttls.ErrTooLarge. A server older than RFC 5804 that sends nothing
+// after the handshake leaves Discover waiting until the context ends: the
+// RFC requires the list, and asking for it as well would leave a second
+// answer unread on a conforming server.
 func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Capabilities, error) {
 	if c.TLS() == nil {
 		if err := c.WriteLine("CAPABILITY"); err != nil {
