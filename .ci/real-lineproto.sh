@@ -349,6 +349,17 @@ if [ "$test_rc" != 0 ]; then
   exit "$test_rc"
 fi
 
+# The probe as a person runs it: text output, exit status 0 for each.
+for target in "sieve 127.0.0.5:4190" "nntp 127.0.0.5:119" "nntp 127.0.0.5:563" "ftp 127.0.0.5:21" "ftp 127.0.0.5:990"; do
+  set -- $target
+  log "tlsprobe -protocol $1 $2"
+  if ! "$TMP/tlsprobe" -cafile "$TMP/pki/ca.pem" -timeout 10s -protocol "$1" "$2" | sed 's/^/    /'; then
+    echo "real-lineproto: tlsprobe -protocol $1 $2 did not establish TLS" >&2
+    exit 1
+  fi
+done
+t_tests=$(( $(now_ms) - t0 ))
+
 if [ -z "$capture_into" ]; then
   changed=""
   for f in "$captured"/examples/{sieve,nntp,ftp}/testdata/golden_* "$ROOT"/examples/{sieve,nntp,ftp}/testdata/golden_*; do
