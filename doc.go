@@ -22,6 +22,8 @@
 //     policies, TLS-RPT result types.
 //   - examples/tlsprobe probes a real server from the command line;
 //     examples/demo runs in-process servers and upgrades a client to each.
+//   - examples/sieve, examples/nntp and examples/ftp plug ManageSieve, NNTP
+//     and FTP in from outside the core, one importable package each.
 //
 // # Threat model
 //
