@@ -116,4 +116,3 @@ func FuzzParseErrorFields(f *testing.F) {
 		require.Equal(t, fields, back)
 	})
 }
-
