@@ -128,13 +128,13 @@ func ExampleUpgrade_preauth() {
 	defer func() { <-done }()
 
 	_, _, err := imap.Upgrade(context.Background(), client, &imap.Options{TLSConfig: clientConfig})
-	fmt.Println(errors.Is(err, starttls.ErrPreauth), starttls.Kind(err))
+	fmt.Println(errors.Is(err, starttls.ErrPreauth))
 	var reply *starttls.ReplyError
 	if errors.As(err, &reply) {
 		fmt.Printf("%s %q\n", reply.Status, reply.Text)
 	}
 	// Output:
-	// true preauth
+	// true
 	// PREAUTH "IMAP4rev2 logged in as smith"
 }
 

@@ -191,9 +191,9 @@ type CommandError struct {
 	Err error
 }
 
-// Error returns "starttls: imap: bad command: " and the reason.
+// Error returns "imap: bad command: " and the reason.
 func (e *CommandError) Error() string {
-	return "starttls: imap: bad command: " + strings.TrimPrefix(e.Err.Error(), "starttls: ")
+	return "imap: bad command: " + strings.TrimPrefix(e.Err.Error(), "starttls: ")
 }
 
 // Unwrap returns the cause.
@@ -591,7 +591,7 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	if s == nil {
 		s = &Server{}
 	}
-	f := starttls.NewFront(ctx, conn, "imap", &s.Options)
+	f := starttls.NewFront(ctx, conn, "imap", starttls.RedactFunc(redact), &s.Options)
 	defer func() { f.Finish(err) }()
 	return s.run(f, s.Options.HostnameOrDefault())
 }

@@ -193,7 +193,7 @@ func TestReadCommand(t *testing.T) {
 				assert.Equal(t, tt.tag, cerr.Tag, "tag")
 				assert.Equal(t, tt.cmdName, cerr.Name, "name")
 				assert.Equal(t, tt.close, cerr.Close, "close")
-				assert.True(t, strings.HasPrefix(err.Error(), "starttls: imap: bad command: "), "message %q", err)
+				assert.True(t, strings.HasPrefix(err.Error(), "imap: bad command: "), "message %q", err)
 			} else {
 				assert.False(t, errors.As(err, &cerr), "an I/O error is not a CommandError: %v", err)
 			}

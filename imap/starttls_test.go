@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/imap"
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 	"github.com/tlsup/tlsup/tlsconf"
@@ -177,7 +178,7 @@ func runFailCases(t *testing.T, pki *scripttest.PKI, cases []failCase) {
 			for _, want := range c.want {
 				require.ErrorIs(t, o.err, want, "got %v", o.err)
 			}
-			assert.Equal(t, c.kind, starttls.Kind(o.err), "error: %v", o.err)
+			assert.Equal(t, c.kind, errkind.Of(o.err), "error: %v", o.err)
 			assert.Equal(t, c.tls, o.res.TLS)
 			assert.NotContains(t, o.err.Error(), "\x1b")
 			assert.NotContains(t, o.err.Error(), "\x00")
@@ -213,7 +214,7 @@ func TestStripping(t *testing.T) {
 		// STARTTLS is not sent: the next thing the peer sees is the close.
 		o := upgrade(t, pki, stripped+"!eof", setup{})
 		require.ErrorIs(t, o.err, starttls.ErrNotOffered)
-		assert.Equal(t, "not-offered", starttls.Kind(o.err))
+		assert.Equal(t, "not-offered", errkind.Of(o.err))
 		assert.Equal(t, []string{"IMAP4rev2", "LOGINDISABLED"}, o.res.Before.List())
 		require.NoError(t, o.peer.Wait())
 	})
@@ -400,7 +401,7 @@ func TestTaggedOKBeforeTheCommand(t *testing.T) {
 			!hold`, setup{})
 		require.Error(t, o.err)
 		assert.False(t, o.res.TLS)
-		kind := starttls.Kind(o.err)
+		kind := errkind.Of(o.err)
 		assert.True(t, kind == "injected-data" || kind == "protocol", "kind %q: %v", kind, o.err)
 		require.NoError(t, o.peer.Wait())
 	})
@@ -928,7 +929,7 @@ func TestCancel(t *testing.T) {
 	select {
 	case r := <-done:
 		require.ErrorIs(t, r.err, context.Canceled)
-		assert.Equal(t, "timeout", starttls.Kind(r.err))
+		assert.Equal(t, "timeout", errkind.Of(r.err))
 		assert.Less(t, r.at.Sub(cancelled), 2*time.Second, "cancel must abort the blocked read at once")
 	case <-time.After(5 * time.Second):
 		t.Fatal("Upgrade did not return within 5 s of the cancel")

@@ -118,7 +118,7 @@ func ExampleUpgrade_stripped() {
 	fmt.Println(err)
 	// Output:
 	// true false
-	// starttls: pop3: discover: not offered
+	// pop3: discover: not offered
 }
 
 // The server answers STLS with -ERR: the reply is in the error chain.

@@ -153,7 +153,7 @@ func TestDiscoverDirect(t *testing.T) {
 	var re *starttls.ReplyError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, &starttls.ReplyError{Protocol: "pop3", Command: "CAPA", Status: "-ERR", Text: "[SYS/PERM] no CAPA", Kind: starttls.ErrRefused}, re)
-	assert.Equal(t, "starttls: pop3: CAPA: -ERR [SYS/PERM] no CAPA", err.Error())
+	assert.Equal(t, "pop3: CAPA: -ERR [SYS/PERM] no CAPA", err.Error())
 }
 
 func TestAPOPTimestamp(t *testing.T) {

@@ -258,7 +258,7 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	if s == nil {
 		s = &Server{}
 	}
-	f := starttls.NewFront(ctx, conn, "pop3", &s.Options)
+	f := starttls.NewFront(ctx, conn, "pop3", starttls.RedactFunc(redact), &s.Options)
 	defer func() { f.Finish(err) }()
 	return s.run(f, s.Options.HostnameOrDefault())
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/starttls"
@@ -286,7 +288,7 @@ func TestStripping(t *testing.T) {
 			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 				wantError(starttls.StepDiscover, false, starttls.ErrNotOffered)(t, tc, res, err)
 				assert.Equal(t, []string{"TOP", "UIDL"}, res.Before.List())
-				assert.Equal(t, "not-offered", starttls.Kind(err))
+				assert.Equal(t, "not-offered", errkind.Of(err))
 			},
 		},
 		{
@@ -446,7 +448,7 @@ func TestRefusal(t *testing.T) {
 			script: clientGreeting + clientCapaSTLS + "C: STLS\nS: " + line + "\n!eof",
 			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 				wantReply(starttls.StepStartTLS, starttls.ErrRefused, "STLS", text)(t, tc, res, err)
-				assert.Equal(t, "refused", starttls.Kind(err))
+				assert.Equal(t, "refused", errkind.Of(err))
 				assert.Equal(t, clientBefore, res.Before.List())
 			},
 		})
@@ -465,7 +467,7 @@ func TestRefusal(t *testing.T) {
 			script: clientGreeting + clientCapaSTLS + "C: STLS\nS: " + scriptRaw(line) + "\n!eof",
 			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 				wantError(starttls.StepStartTLS, false, starttls.ErrProtocol)(t, tc, res, err)
-				assert.Equal(t, "protocol", starttls.Kind(err))
+				assert.Equal(t, "protocol", errkind.Of(err))
 			},
 		})
 	}
@@ -497,7 +499,7 @@ func TestGreeting(t *testing.T) {
 			script: "S: -ERR [SYS/TEMP] too many connections\n!eof",
 			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 				wantReply(starttls.StepGreeting, starttls.ErrGreetingRejected, "", "[SYS/TEMP] too many connections")(t, tc, res, err)
-				assert.Equal(t, "greeting-rejected", starttls.Kind(err))
+				assert.Equal(t, "greeting-rejected", errkind.Of(err))
 				assert.Equal(t, "[SYS/TEMP] too many connections", res.Greeting)
 			},
 		},
@@ -619,7 +621,7 @@ func TestEscapedPeerText(t *testing.T) {
 func TestInjection(t *testing.T) {
 	wantInjected := func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 		wantError(starttls.StepStartTLS, false, starttls.ErrInjectedData)(t, tc, res, err)
-		assert.Equal(t, "injected-data", starttls.Kind(err))
+		assert.Equal(t, "injected-data", errkind.Of(err))
 		assert.Nil(t, res.After)
 	}
 	runClientCases(t, []clientCase{
@@ -710,7 +712,7 @@ func TestBounds(t *testing.T) {
 			script: unterminated(starttls.DefaultMaxResponseLines) + "!eof",
 			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 				wantError(starttls.StepDiscover, false, starttls.ErrTooLarge)(t, tc, res, err)
-				assert.Equal(t, "too-large", starttls.Kind(err))
+				assert.Equal(t, "too-large", errkind.Of(err))
 			},
 		},
 		{
@@ -756,7 +758,7 @@ func wantCertificateError(t *testing.T, tc *tls.Conn, res *starttls.Result, err 
 	wantError(starttls.StepHandshake, false, starttls.ErrHandshake)(t, tc, res, err)
 	var verr *tls.CertificateVerificationError
 	require.ErrorAs(t, err, &verr)
-	assert.Equal(t, "certificate", starttls.Kind(err))
+	assert.Equal(t, "certificate", errkind.Of(err))
 	assert.Nil(t, res.After)
 }
 
@@ -825,7 +827,7 @@ func TestHangUp(t *testing.T) {
 	wantClosed := func(step starttls.Step, tlsDone bool) func(*testing.T, *tls.Conn, *starttls.Result, error) {
 		return func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 			wantError(step, tlsDone, io.ErrUnexpectedEOF)(t, tc, res, err)
-			assert.Equal(t, "closed", starttls.Kind(err))
+			assert.Equal(t, "closed", errkind.Of(err))
 		}
 	}
 	runClientCases(t, []clientCase{
@@ -839,7 +841,7 @@ func TestHangUp(t *testing.T) {
 			script: clientGreeting + clientCapaSTLS + "C: STLS\nS: +OK Begin TLS\n!close",
 			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 				wantError(starttls.StepHandshake, false, starttls.ErrHandshake)(t, tc, res, err)
-				assert.Equal(t, "handshake", starttls.Kind(err))
+				assert.Equal(t, "handshake", errkind.Of(err))
 			},
 		},
 		{
@@ -859,7 +861,7 @@ func TestSilence(t *testing.T) {
 	wantTimeout := func(step starttls.Step, tlsDone bool) func(*testing.T, *tls.Conn, *starttls.Result, error) {
 		return func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
 			wantError(step, tlsDone, context.DeadlineExceeded)(t, tc, res, err)
-			assert.Equal(t, "timeout", starttls.Kind(err))
+			assert.Equal(t, "timeout", errkind.Of(err))
 		}
 	}
 	const silent = 200 * time.Millisecond
@@ -924,7 +926,7 @@ func TestCancel(t *testing.T) {
 	select {
 	case o := <-done:
 		require.ErrorIs(t, o.err, context.Canceled)
-		assert.Equal(t, "timeout", starttls.Kind(o.err))
+		assert.Equal(t, "timeout", errkind.Of(o.err))
 		assert.False(t, o.res.TLS)
 	case <-time.After(2 * time.Second):
 		t.Fatal("Upgrade did not return within 2 s of cancel")
@@ -995,7 +997,7 @@ func TestModeAuto(t *testing.T) {
 		{"127.0.0.1:10110", starttls.StartTLS},
 		{"[::1]:995", starttls.Implicit},
 	} {
-		assert.Equal(t, tt.want, starttls.Auto.Resolve((&pop3.Upgrader{}).Protocol(), tt.addr), tt.addr)
+		assert.Equal(t, tt.want, autoMode(tt.addr), tt.addr)
 	}
 	assert.Equal(t, "STLS", (&pop3.Upgrader{}).Keyword())
 }
@@ -1043,7 +1045,7 @@ func TestDialRefusedConnect(t *testing.T) {
 	var e *starttls.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, starttls.StepConnect, e.Step)
-	assert.Equal(t, "dial", starttls.Kind(err))
+	assert.Equal(t, "dial", errkind.Of(err))
 	assert.False(t, res.TLS)
 }
 
@@ -1053,4 +1055,14 @@ func TestUpgradeWithoutTLSConfig(t *testing.T) {
 	require.Error(t, err)
 	assertClientConnClosed(t, conn)
 	require.NoError(t, peer.Wait())
+}
+
+// autoMode is Mode Auto's choice for addr, read off the Upgrader's implicit
+// port as the core reads it.
+func autoMode(addr string) starttls.Mode {
+	_, port, _ := net.SplitHostPort(addr)
+	if port == strconv.Itoa((&pop3.Upgrader{}).ImplicitPort()) {
+		return starttls.Implicit
+	}
+	return starttls.StartTLS
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
@@ -107,7 +108,7 @@ func requireFailed(t *testing.T, o outcome, kind string) {
 	require.ErrorAs(t, o.err, &e, "got %T %v, want a *starttls.Error", o.err, o.err)
 	assert.Nil(t, o.tc)
 	assert.Nil(t, o.res.Conn, "no session conn on error")
-	assert.Equal(t, kind, starttls.Kind(o.err), "kind of %v", o.err)
+	assert.Equal(t, kind, errkind.Of(o.err), "kind of %v", o.err)
 	requireEscaped(t, o.err.Error())
 }
 
@@ -613,7 +614,7 @@ func TestCancel(t *testing.T) {
 			returned := time.Now()
 			require.Error(t, err)
 			require.ErrorIs(t, err, context.Canceled)
-			assert.Equal(t, "timeout", starttls.Kind(err))
+			assert.Equal(t, "timeout", errkind.Of(err))
 			var e *starttls.Error
 			require.ErrorAs(t, err, &e)
 			assert.Equal(t, tc.step, e.Step)
@@ -1093,7 +1094,7 @@ func TestDial(t *testing.T) {
 		defer cancel()
 		_, res, err := smtp.Dial(ctx, "tcp", addr, &smtp.Options{TLSConfig: pki.Client(scripttest.TestName)})
 		require.Error(t, err)
-		assert.Equal(t, "dial", starttls.Kind(err))
+		assert.Equal(t, "dial", errkind.Of(err))
 		require.NotNil(t, res)
 		assert.False(t, res.TLS)
 	})
@@ -1103,7 +1104,7 @@ func TestDial(t *testing.T) {
 		defer cancel()
 		_, _, err := smtp.Dial(ctx, "tcp", addr, nil)
 		require.Error(t, err)
-		assert.Equal(t, "certificate", starttls.Kind(err))
+		assert.Equal(t, "certificate", errkind.Of(err))
 		require.Error(t, peer.Wait())
 	})
 }
@@ -1120,8 +1121,10 @@ func TestNilTLSConfig(t *testing.T) {
 
 // TestInjectionLate: the forged lines come in a second write a moment after
 // the go-ahead, too late for the buffer check. The handshake reads them
-// where the server's first TLS record belongs, fails, and the failure is
-// reported as injected data, never as a session.
+// where the server's first TLS record belongs and fails: never a session.
+// It is a handshake failure quoting the plaintext, not ErrInjectedData,
+// which is kept for bytes that were there when the switch began (a server
+// answering the ClientHello in plaintext looks the same on the wire).
 func TestInjectionLate(t *testing.T) {
 	for _, injected := range []string{"250 AUTH PLAIN", "* CAPABILITY IMAP4rev1 AUTH=PLAIN", "+OK"} {
 		t.Run(injected, func(t *testing.T) {
@@ -1131,9 +1134,10 @@ func TestInjectionLate(t *testing.T) {
 				S: `+injected+`
 				!hold
 			`, setup{tcp: true})
-			requireFailed(t, o, "injected-data")
-			require.ErrorIs(t, o.err, starttls.ErrInjectedData)
+			requireFailed(t, o, "handshake")
 			require.ErrorIs(t, o.err, starttls.ErrHandshake)
+			assert.NotErrorIs(t, o.err, starttls.ErrInjectedData)
+			assert.Contains(t, o.err.Error(), `("`+injected[:3], "the plaintext is quoted")
 			assert.False(t, o.res.TLS)
 			require.NoError(t, o.peer.Wait())
 		})

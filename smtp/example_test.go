@@ -60,12 +60,10 @@ func ExampleUpgrade_notOffered() {
 		TLSConfig: tlsconf.Client("mx.example.test", roots),
 	})
 	fmt.Println(errors.Is(err, starttls.ErrNotOffered))
-	fmt.Println(starttls.Kind(err))
 	fmt.Println(err)
 	// Output:
 	// true
-	// not-offered
-	// starttls: smtp: discover: not offered
+	// smtp: discover: not offered
 }
 
 // The Opportunistic policy is an explicit opt-in: without STARTTLS the

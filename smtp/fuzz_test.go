@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -271,7 +272,7 @@ func FuzzUpgrade(f *testing.F) {
 		}
 		require.True(t, conn.closed, "the conn is closed on error")
 		requireEscaped(t, err.Error())
-		require.NotEqual(t, "", starttls.Kind(err))
+		require.NotEqual(t, "", errkind.Of(err))
 		var e *starttls.Error
 		require.ErrorAs(t, err, &e)
 		// What was written: nothing, EHLO, EHLO STARTTLS, or those and a

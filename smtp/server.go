@@ -216,7 +216,7 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, e
 	if s == nil {
 		s = &Server{}
 	}
-	f := &front{Front: starttls.NewFront(ctx, conn, s.Protocol(), &s.Options), s: s, host: s.Options.HostnameOrDefault()}
+	f := &front{Front: starttls.NewFront(ctx, conn, s.Protocol(), starttls.RedactFunc(redact), &s.Options), s: s, host: s.Options.HostnameOrDefault()}
 	defer func() { f.Finish(err) }()
 	return f.run()
 }

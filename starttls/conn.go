@@ -38,11 +38,16 @@ type Options struct {
 	// Transcript, when not nil, receives every line read or written through
 	// ReadLine and WriteLine, one per Write, prefixed "S: " for lines from
 	// the server and "C: " for lines from the client, with control
-	// characters escaped. Credentials are recorded redacted: the
-	// arguments of AUTH, PASS, APOP and IMAP LOGIN and AUTHENTICATE,
-	// whether read or written, and whole lines written with
-	// [Conn.WriteSecretLine] (SASL responses). Zero means no transcript.
+	// characters escaped. Credentials are recorded redacted, whether read
+	// or written: Redactor decides which lines carry them, and whole lines
+	// written with [Conn.WriteSecretLine] (SASL responses) are always
+	// redacted. Zero means no transcript.
 	Transcript io.Writer
+	// Redactor says which lines carry credentials, for the transcript.
+	// [Upgrade] sets it from an [Upgrader] that implements Redactor when
+	// it is nil here. Zero means [DefaultRedactor], which hides everything
+	// after an authentication-looking word.
+	Redactor Redactor
 	// Server is true when this end is the server: lines read are then
 	// recorded as "C: " and lines written as "S: ". Zero means client.
 	Server bool
@@ -65,6 +70,7 @@ type Conn struct {
 	server     bool
 	mu         sync.Mutex // guards transcript and wbuf
 	transcript io.Writer
+	redactor   Redactor
 	wbuf       []byte
 }
 
@@ -79,6 +85,7 @@ func NewConn(conn net.Conn, opts *Options) *Conn {
 			c.maxLines = opts.MaxResponseLines
 		}
 		c.transcript = opts.Transcript
+		c.redactor = opts.Redactor
 		c.server = opts.Server
 	}
 	c.r = bufio.NewReaderSize(conn, c.maxLine+2)
@@ -101,10 +108,10 @@ func (c *Conn) handOver(next net.Conn) *Conn {
 	c.wbuf = nil
 	c.mu.Unlock()
 	if r == nil {
-		return NewConn(next, &Options{MaxLineLength: c.maxLine, MaxResponseLines: c.maxLines, Transcript: transcript, Server: c.server})
+		return NewConn(next, &Options{MaxLineLength: c.maxLine, MaxResponseLines: c.maxLines, Transcript: transcript, Redactor: c.redactor, Server: c.server})
 	}
 	r.Reset(next)
-	return &Conn{Conn: next, r: r, maxLine: c.maxLine, maxLines: c.maxLines, server: c.server, transcript: transcript, wbuf: wbuf}
+	return &Conn{Conn: next, r: r, maxLine: c.maxLine, maxLines: c.maxLines, server: c.server, transcript: transcript, redactor: c.redactor, wbuf: wbuf}
 }
 
 // switchTo moves c itself onto next, the *tls.Conn that now carries the
@@ -170,6 +177,20 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, net.ErrClosed // handed over to TLS
 	}
 	return c.r.Read(p)
+}
+
+// ReadByte reads one raw byte through the line reader's buffer. With it a
+// Conn is an [io.ByteReader], so a decoder of a binary or XML dialogue
+// (encoding/xml, a BER reader) reads exactly the bytes it consumes and
+// nothing more: whatever the peer sent beyond them stays counted by
+// [Conn.Buffered], where the checked switch sees it.
+func (c *Conn) ReadByte() (byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.r == nil {
+		return 0, net.ErrClosed // handed over to TLS
+	}
+	return c.r.ReadByte()
 }
 
 // ReadLine reads one line and returns it without its terminator. The slice
@@ -375,49 +396,23 @@ func (c *Conn) record(written bool, line []byte, secret bool) {
 	if written != c.server {
 		prefix = "C: "
 	}
+	redactor := c.redactor
+	if redactor == nil {
+		redactor = DefaultRedactor
+	}
 	var text string
-	if keep, ok := secretPrefix(line); ok {
-		text = string(line[:keep]) + " <redacted>"
-	} else if secret {
-		// A line the caller marked secret that names no known command,
-		// such as a bare SASL response (base64 credentials).
+	if prefix == "S: " {
+		// Replies carry no credentials (a capability line "AUTH PLAIN"
+		// names mechanisms); only the client's lines are redacted.
+		text = string(line)
+	} else if keep, ok := redactor.Redact(line); ok && keep > 0 {
+		text = string(line[:min(keep, len(line))]) + " <redacted>"
+	} else if ok || secret {
+		// A line the caller marked secret that the redactor does not
+		// recognise, such as a bare SASL response (base64 credentials).
 		text = "<redacted>"
 	} else {
 		text = string(line)
 	}
 	io.WriteString(c.transcript, prefix+Escape(text)+"\n")
-}
-
-// secretPrefix recognises a command that carries credentials, whichever
-// way it was read or written, and returns how much of it may be shown: the
-// verb (SMTP and POP3 AUTH, POP3 PASS and APOP) or the tag and verb (IMAP
-// LOGIN and AUTHENTICATE). A server's transcript then never records a
-// client's password, even one sent, against the rules, before TLS.
-func secretPrefix(line []byte) (keep int, ok bool) {
-	first, rest, _ := bytes.Cut(line, []byte(" "))
-	switch {
-	case equalFoldBytes(first, "AUTH"), equalFoldBytes(first, "PASS"), equalFoldBytes(first, "APOP"):
-		return len(first), true
-	}
-	second, _, _ := bytes.Cut(rest, []byte(" "))
-	if len(rest) > 0 && (equalFoldBytes(second, "LOGIN") || equalFoldBytes(second, "AUTHENTICATE")) {
-		return len(first) + 1 + len(second), true
-	}
-	return 0, false
-}
-
-func equalFoldBytes(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		x := b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if x != s[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // Dial connects to addr ("host:port") on network and upgrades the connection
-// with [Upgrade]. With Mode Auto the port decides (465, 993, 995: implicit
-// TLS). When cfg.TLSConfig is nil, or sets neither ServerName nor
+// with [Upgrade]. With Mode Auto the port decides: implicit TLS on the
+// Upgrader's implicit port (see [ImplicitPorter]), given as a number or a
+// service name ("mx.example.test:submissions"). When cfg.TLSConfig is nil, or sets neither ServerName nor
 // InsecureSkipVerify, Dial uses a clone with ServerName set to the host
 // part of addr (in IDNA ASCII form): the name the caller dialled, never one
 // the server announces. A nil cfg means the defaults.
@@ -22,7 +23,7 @@ func Dial(ctx context.Context, network, addr string, u Upgrader, cfg *Config) (*
 	if cfg != nil {
 		c = *cfg
 	}
-	c.Mode = c.Mode.Resolve(u.Protocol(), addr)
+	c.Mode = resolveMode(c.Mode, u, addr)
 	if c.TLSConfig == nil || (c.TLSConfig.ServerName == "" && !c.TLSConfig.InsecureSkipVerify) {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {

@@ -2,15 +2,14 @@ package starttls
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -47,6 +46,10 @@ var (
 	// ErrUnsafeArgument: a command argument given by the caller contains CR,
 	// LF or NUL and was not sent.
 	ErrUnsafeArgument = errors.New("starttls: unsafe command argument")
+	// ErrConfig: the caller's configuration cannot work (no TLS config, or
+	// one that names no server to verify). It is reported before any byte
+	// is read or written.
+	ErrConfig = errors.New("starttls: invalid configuration")
 )
 
 // Step names the stage of an upgrade at which an [Error] happened.
@@ -54,6 +57,9 @@ type Step string
 
 // The steps of a client or server upgrade, in order.
 const (
+	// StepConfig is the check of the caller's configuration, before any
+	// I/O.
+	StepConfig    Step = "config"
 	StepConnect   Step = "connect"
 	StepGreeting  Step = "greeting"
 	StepDiscover  Step = "discover"
@@ -70,7 +76,8 @@ const (
 // that [errors.Is] matches ErrRefused as well as context.DeadlineExceeded and
 // [errors.As] finds a *ReplyError or a *tls.CertificateVerificationError.
 type Error struct {
-	// Protocol is "smtp", "lmtp", "imap" or "pop3".
+	// Protocol is the protocol's name (the Upgrader's Protocol), "" when
+	// unknown.
 	Protocol string
 	// Step is where the upgrade failed.
 	Step Step
@@ -80,19 +87,16 @@ type Error struct {
 	Err error
 }
 
-// Error returns "starttls: <protocol>: <step>: " followed by the kind and
-// the cause, with control characters escaped.
+// Error returns "<protocol>: <step>: " ("starttls: <step>: " when Protocol
+// is empty) followed by the kind and the cause, with control characters
+// escaped: "smtp: starttls: refused: 454 4.7.0 TLS not available".
 func (e *Error) Error() string {
 	return scrub(e.text())
 }
 
 func (e *Error) text() string {
 	var b strings.Builder
-	b.WriteString("starttls: ")
-	if e.Protocol != "" {
-		b.WriteString(e.Protocol)
-		b.WriteString(": ")
-	}
+	writePrefix(&b, e.Protocol)
 	b.WriteString(string(e.Step))
 	if e.Kind != nil {
 		b.WriteString(": ")
@@ -136,7 +140,7 @@ func (e *Error) Unwrap() []error {
 // ReplyError is a well-formed reply in which the peer said no. It unwraps to
 // its Kind (usually [ErrRefused]).
 type ReplyError struct {
-	// Protocol is "smtp", "lmtp", "imap" or "pop3".
+	// Protocol is the protocol's name, "" when unknown.
 	Protocol string
 	// Command is the command that was answered, "" for a greeting.
 	Command string
@@ -151,19 +155,16 @@ type ReplyError struct {
 	Kind error
 }
 
-// Error returns "starttls: <protocol>: <command>: " followed by the reply as
-// the peer sent it (code or status, then the escaped text).
+// Error returns "<protocol>: <command>: " ("starttls: <command>: " when
+// Protocol is empty) followed by the reply as the peer sent it (code or
+// status, then the escaped text).
 func (e *ReplyError) Error() string {
 	return scrub(e.text())
 }
 
 func (e *ReplyError) text() string {
 	var b strings.Builder
-	b.WriteString("starttls: ")
-	if e.Protocol != "" {
-		b.WriteString(e.Protocol)
-		b.WriteString(": ")
-	}
+	writePrefix(&b, e.Protocol)
 	if e.Command != "" {
 		b.WriteString(e.Command)
 	} else {
@@ -172,6 +173,16 @@ func (e *ReplyError) text() string {
 	b.WriteString(": ")
 	e.body(&b)
 	return strings.TrimRight(b.String(), " ")
+}
+
+// writePrefix starts an error message with the protocol's name, or with
+// the package's when there is none.
+func writePrefix(b *strings.Builder, protocol string) {
+	if protocol == "" {
+		protocol = "starttls"
+	}
+	b.WriteString(protocol)
+	b.WriteString(": ")
 }
 
 // body writes the reply as the peer sent it: code or status, then text.
@@ -281,68 +292,70 @@ func escape(s string, backslash bool, max int) string {
 	return b.String()
 }
 
-// IsTimeout reports whether err is a deadline or a cancelled context.
-func IsTimeout(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		errors.Is(err, context.Canceled)
+// stepError builds the *Error for a failed step: it adds the context's error
+// when the context ended (so that errors.Is finds context.DeadlineExceeded)
+// and turns a hang-up (a bare io.EOF, a reset, a broken pipe) into
+// io.ErrUnexpectedEOF.
+func stepError(ctx context.Context, protocol string, step Step, kind, err error) error {
+	return stepErrorLimit(ctx, time.Time{}, protocol, step, kind, err)
 }
 
-// IsCertificate reports whether err comes from certificate verification.
-func IsCertificate(err error) bool {
-	var verr *tls.CertificateVerificationError
-	var unknown x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	return errors.As(err, &verr) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
-}
-
-// Kind returns a short stable name for the class of err, as used in the JSON
-// of examples/tlsprobe: "not-offered", "refused", "injected-data", "preauth",
-// "greeting-rejected", "protocol", "too-large", "handshake", "certificate",
-// "timeout", "closed", "dial", or "" for nil. An error matching none of them
-// is "protocol" when it carries [ErrProtocol] and otherwise "closed" for I/O
-// failures.
-func Kind(err error) string {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	step := Step("")
-	if errors.As(err, &e) {
-		step = e.Step
-	}
-	switch {
-	case IsTimeout(err):
-		return "timeout"
-	case IsCertificate(err):
-		return "certificate"
-	case errors.Is(err, ErrInjectedData):
-		return "injected-data"
-	case errors.Is(err, ErrHandshake):
-		return "handshake"
-	case errors.Is(err, ErrNotOffered):
-		return "not-offered"
-	case errors.Is(err, ErrPreauth):
-		return "preauth"
-	case errors.Is(err, ErrGreetingRejected):
-		return "greeting-rejected"
-	case errors.Is(err, ErrTooLarge):
-		return "too-large"
-	case errors.Is(err, ErrRefused):
-		return "refused"
-	case errors.Is(err, ErrProtocol):
-		return "protocol"
-	case step == StepConnect:
-		return "dial"
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		return "closed"
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		if opErr.Op == "dial" {
-			return "dial"
+// stepErrorLimit is stepError for a step that ran under ctx bounded further
+// by limit (when not zero), a deadline the caller set on the conn in place
+// of deriving a context with it: once limit has passed the error carries
+// context.DeadlineExceeded, exactly as if ctx had been derived with
+// context.WithDeadline(ctx, limit).
+func stepErrorLimit(ctx context.Context, limit time.Time, protocol string, step Step, kind, err error) error {
+	if err != nil {
+		err = hangUp(err)
+		if ctxErr := contextErr(ctx, limit, err); ctxErr != nil && !errors.Is(err, ctxErr) && !isReply(err) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return "closed"
 	}
-	return "protocol"
+	if kind == nil && err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err
+		}
+	}
+	return &Error{Protocol: protocol, Step: step, Kind: kind, Err: err}
+}
+
+// contextErr returns ctx's error, or context.DeadlineExceeded once ctx's
+// deadline or limit (when not zero) has passed even if no timer has fired
+// yet: the conn's deadline, set from them, may fire first.
+func contextErr(ctx context.Context, limit time.Time, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if !limit.IsZero() && !time.Now().Before(limit) {
+		return context.DeadlineExceeded
+	}
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return context.DeadlineExceeded
+		}
+	}
+	return nil
+}
+
+// hangUp returns err wrapped so that it matches io.ErrUnexpectedEOF when
+// it says the peer went away: end of stream, a reset or a broken pipe. A
+// hang-up is a hang-up however the peer's kernel reported it.
+func hangUp(err error) error {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return err
+	case errors.Is(err, io.EOF):
+		return io.ErrUnexpectedEOF
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return fmt.Errorf("%w: %w", io.ErrUnexpectedEOF, err)
+	}
+	return err
+}
+
+func isReply(err error) bool {
+	var r *ReplyError
+	var p ProtocolError
+	return errors.As(err, &r) || errors.As(err, &p) || errors.Is(err, ErrTooLarge)
 }

@@ -2,12 +2,9 @@ package starttls_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -115,17 +112,17 @@ func TestErrorStrings(t *testing.T) {
 		want string
 	}{
 		{"kind only", &starttls.Error{Protocol: "smtp", Step: starttls.StepDiscover, Kind: starttls.ErrNotOffered},
-			"starttls: smtp: discover: not offered"},
+			"smtp: discover: not offered"},
 		{"reply", &starttls.Error{Protocol: "smtp", Step: starttls.StepStartTLS, Err: reply},
-			"starttls: smtp: starttls: refused: 454 TLS not available"},
+			"smtp: starttls: refused: 454 TLS not available"},
 		{"kind and cause", &starttls.Error{Protocol: "pop3", Step: starttls.StepStartTLS, Kind: starttls.ErrInjectedData, Err: errors.New("3 bytes")},
-			"starttls: pop3: starttls: data injected before tls: 3 bytes"},
+			"pop3: starttls: data injected before tls: 3 bytes"},
 		{"no protocol", &starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: io.ErrUnexpectedEOF},
 			"starttls: handshake: tls handshake failed: unexpected EOF"},
 		{"reply greeting", &starttls.ReplyError{Protocol: "imap", Status: "BYE", Text: "go away", Kind: starttls.ErrGreetingRejected},
-			"starttls: imap: greeting: BYE go away"},
+			"imap: greeting: BYE go away"},
 		{"reply no text", &starttls.ReplyError{Protocol: "pop3", Command: "STLS", Status: "-ERR"},
-			"starttls: pop3: STLS: -ERR"},
+			"pop3: STLS: -ERR"},
 		{"protocol error", starttls.NewProtocolError("greeting %q", starttls.Escape("\x1bX")),
 			`starttls: protocol violation: greeting "\\x1bX"`},
 	}
@@ -138,14 +135,24 @@ func TestErrorStrings(t *testing.T) {
 	}
 }
 
-// assertErrorText checks the house rules for an error's text: prefixed
-// "starttls: ", lower-case after the prefix, no raw control character.
+// assertErrorText checks the house rules for an error's text: prefixed with
+// the protocol's name ("toy: ", "smtp: ") or, when the error names none,
+// "starttls: ", said once; lower-case after the prefix; no raw control
+// character.
 func assertErrorText(t *testing.T, err error) {
 	t.Helper()
 	s := err.Error()
-	require.True(t, strings.HasPrefix(s, "starttls: "), "error %q lacks the prefix", s)
-	first, _ := utf8.DecodeRuneInString(strings.TrimPrefix(s, "starttls: "))
-	assert.False(t, 'A' <= first && first <= 'Z', "error %q is not lower-case", s)
+	prefix, rest, ok := strings.Cut(s, ": ")
+	require.True(t, ok && prefix != "" && !strings.ContainsAny(prefix, " \t"), "error %q lacks the prefix", s)
+	assert.False(t, strings.HasPrefix(rest, prefix+": ") || strings.HasPrefix(rest, "starttls: "+prefix+": "), "error %q stutters", s)
+	if e, ok := err.(*starttls.Error); ok {
+		if e.Protocol != "" {
+			assert.Equal(t, e.Protocol, prefix, "error %q: prefix", s)
+		}
+		// A step name follows; a ReplyError's command keeps its case.
+		first, _ := utf8.DecodeRuneInString(rest)
+		assert.False(t, 'A' <= first && first <= 'Z', "error %q is not lower-case", s)
+	}
 	assert.False(t, hasControl(s), "error %q holds a control character", s)
 }
 
@@ -173,56 +180,6 @@ func TestErrorUnwrap(t *testing.T) {
 	require.ErrorIs(t, starttls.NewProtocolError("x"), starttls.ErrProtocol)
 }
 
-func TestKind(t *testing.T) {
-	certErr := &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{nil, ""},
-		{&starttls.Error{Step: starttls.StepDiscover, Kind: starttls.ErrNotOffered}, "not-offered"},
-		{&starttls.Error{Step: starttls.StepStartTLS, Err: &starttls.ReplyError{Code: 454}}, "refused"},
-		{&starttls.Error{Step: starttls.StepStartTLS, Kind: starttls.ErrInjectedData}, "injected-data"},
-		{&starttls.Error{Step: starttls.StepGreeting, Err: fmt.Errorf("x: %w", starttls.ErrPreauth)}, "preauth"},
-		{&starttls.Error{Step: starttls.StepGreeting, Err: &starttls.ReplyError{Code: 421, Kind: starttls.ErrGreetingRejected}}, "greeting-rejected"},
-		{&starttls.Error{Step: starttls.StepStartTLS, Err: starttls.NewProtocolError("250 is not a go-ahead")}, "protocol"},
-		{&starttls.Error{Step: starttls.StepDiscover, Err: fmt.Errorf("%w: line", starttls.ErrTooLarge)}, "too-large"},
-		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: io.ErrUnexpectedEOF}, "handshake"},
-		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: errors.New("tls: bad record MAC")}, "handshake"},
-		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: certErr}, "certificate"},
-		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: x509.CertificateInvalidError{Reason: x509.Expired}}, "certificate"},
-		{&starttls.Error{Step: starttls.StepGreeting, Err: fmt.Errorf("%w: %w", context.DeadlineExceeded, os.ErrDeadlineExceeded)}, "timeout"},
-		{&starttls.Error{Step: starttls.StepHandshake, Kind: starttls.ErrHandshake, Err: context.DeadlineExceeded}, "timeout"},
-		{&starttls.Error{Step: starttls.StepGreeting, Err: context.Canceled}, "timeout"},
-		{&starttls.Error{Step: starttls.StepGreeting, Err: os.ErrDeadlineExceeded}, "timeout"},
-		{&starttls.Error{Step: starttls.StepGreeting, Err: io.ErrUnexpectedEOF}, "closed"},
-		{&starttls.Error{Step: starttls.StepDiscover, Err: net.ErrClosed}, "closed"},
-		{&starttls.Error{Step: starttls.StepDiscover, Err: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}, "closed"},
-		{&starttls.Error{Step: starttls.StepConnect, Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, "dial"},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, "dial"},
-	}
-	for _, tt := range tests {
-		name := tt.want
-		if tt.err != nil {
-			name += " " + tt.err.Error()
-		}
-		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, tt.want, starttls.Kind(tt.err))
-		})
-	}
-}
-
-func TestIsTimeoutIsCertificate(t *testing.T) {
-	assert.True(t, starttls.IsTimeout(fmt.Errorf("x: %w", context.DeadlineExceeded)))
-	assert.True(t, starttls.IsTimeout(os.ErrDeadlineExceeded))
-	assert.True(t, starttls.IsTimeout(context.Canceled))
-	assert.False(t, starttls.IsTimeout(io.EOF))
-	assert.True(t, starttls.IsCertificate(&tls.CertificateVerificationError{}))
-	assert.True(t, starttls.IsCertificate(x509.UnknownAuthorityError{}))
-	assert.True(t, starttls.IsCertificate(x509.CertificateInvalidError{Reason: x509.Expired}))
-	assert.False(t, starttls.IsCertificate(starttls.ErrHandshake))
-}
-
 // TestErrorTextScrubbed checks the core's last line of defence: raw peer
 // text that reached an error unescaped is escaped by Error, and text escaped
 // already is not escaped twice.
@@ -233,11 +190,11 @@ func TestErrorTextScrubbed(t *testing.T) {
 		want string
 	}{
 		{"raw cause", &starttls.Error{Protocol: "smtp", Step: starttls.StepGreeting, Err: errors.New("bad greeting \x1b[2J\r\nINJECTED")},
-			`starttls: smtp: greeting: bad greeting \x1b[2J\r\nINJECTED`},
+			`smtp: greeting: bad greeting \x1b[2J\r\nINJECTED`},
 		{"escaped cause", &starttls.Error{Protocol: "smtp", Step: starttls.StepGreeting, Err: starttls.NewProtocolError("greeting %s", starttls.Escape("a\x1b\\b"))},
-			`starttls: smtp: greeting: protocol violation: greeting a\x1b\\b`},
+			`smtp: greeting: protocol violation: greeting a\x1b\\b`},
 		{"raw reply text", &starttls.ReplyError{Protocol: "pop3", Command: "STLS", Status: "-ERR", Text: "no\x07\u202e"},
-			`starttls: pop3: STLS: -ERR no\x07\u202e`},
+			`pop3: STLS: -ERR no\x07\u202e`},
 		{"raw protocol error", starttls.ProtocolError("line \x00"), `starttls: protocol violation: line \x00`},
 		{"unicode kept", &starttls.Error{Step: starttls.StepGreeting, Err: errors.New("héllo ✓")}, "starttls: greeting: héllo ✓"},
 	}

@@ -61,12 +61,13 @@ func ExampleConn_WriteCommand() {
 	// Output: true
 }
 
-// Kind gives the stable class names of the tlsprobe JSON.
-func ExampleKind() {
+// An upgrade's error names the protocol and the step, and matches the kind
+// sentinel with errors.Is.
+func ExampleError() {
 	err := &starttls.Error{Protocol: "smtp", Step: starttls.StepStartTLS, Kind: starttls.ErrInjectedData}
-	fmt.Println(starttls.Kind(err))
+	fmt.Println(errors.Is(err, starttls.ErrInjectedData))
 	fmt.Println(err)
 	// Output:
-	// injected-data
-	// starttls: smtp: starttls: data injected before tls
+	// true
+	// smtp: starttls: data injected before tls
 }

@@ -43,19 +43,19 @@ type Front struct {
 }
 
 // NewFront starts a pre-TLS front on conn, a freshly accepted connection,
-// for protocol (the name in errors: "smtp", "lmtp", "imap", "pop3"). It
-// wraps conn with opts' line bounds and transcript in the server role (see
-// [ServerOptions.NewServerConn]) and starts watching ctx. opts may be nil,
+// for protocol (the name in errors). It wraps conn with opts' line bounds
+// and transcript in the server role, with redactor (the protocol's, used
+// when opts.Conn sets none) for the transcript, and starts watching ctx. opts may be nil,
 // meaning the defaults, but [Front.Start] then fails: TLSConfig is
 // required. Nothing is read or written until the caller does.
-func NewFront(ctx context.Context, conn net.Conn, protocol string, opts *ServerOptions) *Front {
+func NewFront(ctx context.Context, conn net.Conn, protocol string, redactor Redactor, opts *ServerOptions) *Front {
 	if opts == nil {
 		opts = &ServerOptions{}
 	}
 	f := &Front{
 		ctx:      ctx,
 		raw:      conn,
-		c:        opts.NewServerConn(conn),
+		c:        opts.newServerConn(conn, redactor),
 		protocol: protocol,
 		opts:     opts,
 	}

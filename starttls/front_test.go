@@ -20,7 +20,7 @@ import (
 // NOOP and QUIT, hands STARTTLS over to Front.Upgrade and refuses anything
 // else.
 func toyServe(ctx context.Context, conn net.Conn, opts *starttls.ServerOptions) (tc *starttls.Conn, err error) {
-	f := starttls.NewFront(ctx, conn, "toy", opts)
+	f := starttls.NewFront(ctx, conn, "toy", nil, opts)
 	defer func() { f.Finish(err) }()
 	if err := f.Start(); err != nil {
 		return nil, err
@@ -233,7 +233,7 @@ func TestFrontFinish(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		conn := newDeadlineConn()
 		ctx, cancel := context.WithCancel(context.Background())
-		f := starttls.NewFront(ctx, conn, "toy", nil)
+		f := starttls.NewFront(ctx, conn, "toy", nil, nil)
 		var err error
 		if fail {
 			err = f.Fail(starttls.ErrQuit, nil)
@@ -248,7 +248,7 @@ func TestFrontFinish(t *testing.T) {
 }
 
 func TestFrontFail(t *testing.T) {
-	f := starttls.NewFront(context.Background(), newDeadlineConn(), "toy", nil)
+	f := starttls.NewFront(context.Background(), newDeadlineConn(), "toy", nil, nil)
 	defer f.Finish(nil)
 	err := f.Fail(nil, io.EOF)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
@@ -259,7 +259,7 @@ func TestFrontFail(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	g := starttls.NewFront(ctx, newDeadlineConn(), "toy", nil)
+	g := starttls.NewFront(ctx, newDeadlineConn(), "toy", nil, nil)
 	defer g.Finish(nil)
 	err = g.Fail(nil, os.ErrDeadlineExceeded)
 	assert.ErrorIs(t, err, context.Canceled, "ctx's error joined")
@@ -276,7 +276,7 @@ func TestFrontFail(t *testing.T) {
 }
 
 func TestFrontRefusedDefault(t *testing.T) {
-	f := starttls.NewFront(context.Background(), newDeadlineConn(), "toy", nil)
+	f := starttls.NewFront(context.Background(), newDeadlineConn(), "toy", nil, nil)
 	defer f.Finish(nil)
 	for i := 1; i <= starttls.DefaultMaxErrors; i++ {
 		require.False(t, f.Refused(), "refused %d of %d", i, starttls.DefaultMaxErrors)

@@ -68,7 +68,7 @@ func TestFrontUpgradeCtxDone(t *testing.T) {
 	for i := range 20 {
 		server, client := servertest.TCPPair(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		f := starttls.NewFront(ctx, server, "toy", &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
+		f := starttls.NewFront(ctx, server, "toy", nil, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
 		require.NoError(t, f.Start())
 		_, err := client.Write([]byte("STARTTLS\r\n"))
 		require.NoError(t, err)

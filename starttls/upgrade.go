@@ -5,67 +5,88 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"sync"
 	"time"
 )
 
 // Greeting is what an [Upgrader] learned from the server's greeting.
 type Greeting struct {
-	// Text is the greeting text after the code or status, escaped with
-	// [Escape]; for a multi-line SMTP greeting, the first line.
+	// Text is the greeting text, escaped with [Escape]: for a line-based
+	// protocol the text after the code or status of the first line; ""
+	// for a protocol without a greeting.
 	Text string
 	// Capabilities are capabilities announced inside the greeting (an IMAP
-	// [CAPABILITY ...] response code), nil when there were none. They are
-	// used only for the decision to send STARTTLS and never outlive TLS.
+	// [CAPABILITY ...] response code, a ManageSieve greeting), nil when
+	// there were none. Before TLS they are used only for the decision to
+	// send STARTTLS and never outlive TLS.
 	Capabilities *Capabilities
 }
 
 // Upgrader speaks one protocol's side of a client STARTTLS upgrade. The core
 // ([Upgrade]) drives it and owns the policy, the empty-buffer check, the
-// handshake and the context; an Upgrader only reads and writes protocol
-// lines on the [Conn] it is given. The context is also applied to the
-// connection as a deadline by the core, so an implementation need not watch
-// it.
+// handshake and the context; an Upgrader only reads and writes its
+// protocol's messages on the [Conn] it is given. The context is also
+// applied to the connection as a deadline by the core, so an implementation
+// need not watch it.
+//
+// An Upgrader may also implement [ImplicitPorter] (its implicit-TLS port,
+// for Mode Auto), [Redactor] (which of its lines carry credentials, for
+// transcripts) and [OfferChecker] (when one keyword does not say whether
+// the upgrade is offered). ExampleUpgrader plugs in a protocol the core has
+// never heard of.
 type Upgrader interface {
-	// Protocol returns the protocol name used in errors: "smtp", "lmtp",
-	// "imap" or "pop3".
+	// Protocol returns the protocol's name, used in errors and results.
 	Protocol() string
-	// Keyword returns the capability that advertises the upgrade:
-	// "STARTTLS", or "STLS" for POP3.
+	// Keyword returns the capability that advertises the upgrade
+	// ("STARTTLS", "STLS"). "" means the protocol advertises nothing: the
+	// core then sends the upgrade request under every policy, and
+	// StartTLS reports a missing upgrade with ErrNotOffered.
 	Keyword() string
 	// Greet reads the server greeting. It returns an error matching
 	// ErrGreetingRejected when the server refuses the session, ErrPreauth
-	// for an IMAP PREAUTH greeting on a connection that is not TLS, and
-	// ErrProtocol for anything malformed.
+	// for a greeting that makes the upgrade impossible on a connection
+	// that is not TLS, and ErrProtocol for anything malformed.
 	Greet(ctx context.Context, c *Conn) (Greeting, error)
-	// Discover asks for the capabilities (EHLO or LHLO, CAPABILITY, CAPA).
-	// A well-formed refusal is returned as an error matching ErrRefused,
-	// which before TLS the core treats as "nothing offered".
+	// Discover asks for the capabilities. It is called before TLS (unless
+	// the greeting carried them) and again inside TLS, where [Conn.TLS] is
+	// not nil. A well-formed refusal is returned as an error matching
+	// ErrRefused, which before TLS the core treats as "nothing offered".
 	Discover(ctx context.Context, c *Conn) (*Capabilities, error)
-	// StartTLS sends the STARTTLS (STLS) command and reads its reply. It
-	// returns nil only for the protocol's go-ahead, an error matching
-	// ErrRefused for a refusal and ErrProtocol for anything else. It must
-	// not read beyond the go-ahead line.
+	// StartTLS sends the upgrade request and reads its answer. It returns
+	// nil only for the protocol's go-ahead, an error matching ErrRefused
+	// for a refusal, ErrNotOffered for an answer that says the server has
+	// no TLS at all, and ErrProtocol for anything else. It must not read
+	// beyond the go-ahead.
 	StartTLS(ctx context.Context, c *Conn) error
+}
+
+// OfferChecker is implemented by an [Upgrader] whose upgrade is not
+// advertised by a single capability keyword (an FTP FEAT line "AUTH TLS",
+// where the keyword "AUTH" alone says nothing). The core calls Offered
+// instead of checking caps.Has(u.Keyword()).
+type OfferChecker interface {
+	// Offered reports whether caps, discovered before TLS, advertise the
+	// upgrade.
+	Offered(caps *Capabilities) bool
 }
 
 // Config configures a client upgrade. Only TLSConfig is required.
 type Config struct {
 	// TLSConfig is cloned for the handshake; it must set ServerName (the
-	// name verified) or InsecureSkipVerify. The name never comes from the
-	// server's banner. See package tlsconf for constructors.
+	// name verified) or InsecureSkipVerify, or the upgrade fails with
+	// ErrConfig before any I/O. The name never comes from the server's
+	// banner. See package tlsconf for constructors.
 	TLSConfig *tls.Config
 	// Policy decides what happens when STARTTLS is missing. The zero value
 	// is Required.
 	Policy Policy
 	// Mode decides between STARTTLS and implicit TLS. The zero value, Auto,
-	// picks implicit TLS when the remote port is the protocol's implicit
-	// port (465, 993, 995).
+	// picks implicit TLS when the remote port is the Upgrader's implicit
+	// port (see [ImplicitPorter]).
 	Mode Mode
-	// Conn configures the line reader; nil means the defaults.
+	// Conn configures the line reader; nil means the defaults. When its
+	// Redactor is nil and the Upgrader implements [Redactor], the
+	// Upgrader's is used.
 	Conn *Options
 }
 
@@ -92,7 +113,7 @@ type Result struct {
 	// discovery after the handshake failed.
 	TLS bool
 	// Plaintext is true when the Opportunistic policy continued without
-	// TLS because STARTTLS was not advertised.
+	// TLS because the upgrade was not offered.
 	Plaintext bool
 	// State is the TLS connection state; zero without TLS.
 	State tls.ConnectionState
@@ -109,51 +130,56 @@ type Result struct {
 // read from it yet):
 //
 //  1. read the greeting and discover capabilities (u.Greet, u.Discover);
-//  2. apply cfg.Policy: without STARTTLS advertised, Required fails with
-//     ErrNotOffered (STARTTLS is not sent), Always sends it anyway,
+//  2. apply cfg.Policy: without the upgrade advertised, Required fails with
+//     ErrNotOffered (nothing more is sent), Always sends it anyway,
 //     Opportunistic returns the plaintext session with Result.Plaintext;
-//  3. send STARTTLS and read the go-ahead (u.StartTLS);
-//  4. fail with ErrInjectedData if a single byte was buffered beyond it
-//     (plaintext that arrives a moment later, where the server's first TLS
-//     record belongs, fails the handshake and is reported as
-//     ErrInjectedData too);
-//  5. run tls.Client on conn itself with a clone of cfg.TLSConfig and
-//     HandshakeContext;
-//  6. discover capabilities again inside TLS, forgetting all of step 1.
+//  3. send STARTTLS and read the go-ahead (u.StartTLS); an answer that
+//     says "no TLS here" (ErrNotOffered, for protocols that advertise
+//     nothing) is decided by the policy as in step 2;
+//  4. switch with [ClientUpgrade]'s checks: fail with ErrInjectedData if a
+//     single byte is buffered beyond the go-ahead, run tls.Client on conn
+//     itself with a clone of cfg.TLSConfig and HandshakeContext;
+//  5. discover capabilities again inside TLS, forgetting all of step 1.
 //
 // In Implicit mode the handshake comes first and the greeting and discovery
 // happen inside TLS.
 //
 // ctx bounds every step, the handshake included: its deadline is set on
 // conn, so a peer trickling bytes cannot extend it, and cancelling ctx
-// interrupts any blocked read or write at once. On return ctx no longer
-// touches conn, and conn's deadlines are cleared.
+// interrupts any blocked read or write at once. A ctx already done when
+// Upgrade is called fails it before anything is read or written. On return
+// ctx no longer touches conn, and conn's deadlines are cleared.
 //
-// A nil cfg, or one without TLSConfig, fails at StepConnect.
+// A nil cfg, a nil TLSConfig or one that sets neither ServerName nor
+// InsecureSkipVerify fails with ErrConfig at StepConfig before any I/O.
 //
 // On error conn is closed (fail closed) and the error is an [*Error] that
-// matches, with errors.Is, one of ErrNotOffered, ErrRefused (with a
-// [*ReplyError] for errors.As), ErrInjectedData, ErrPreauth,
+// matches, with errors.Is, one of ErrConfig, ErrNotOffered, ErrRefused (with
+// a [*ReplyError] for errors.As), ErrInjectedData, ErrPreauth,
 // ErrGreetingRejected, ErrProtocol, ErrTooLarge, ErrHandshake (with the
 // crypto/tls or crypto/x509 error, such as *tls.CertificateVerificationError,
 // in the chain), context.DeadlineExceeded or context.Canceled (with
 // os.ErrDeadlineExceeded) when ctx ended, or io.ErrUnexpectedEOF when the
-// peer hung up. On success the caller owns the returned *tls.Conn (nil with
-// Result.Plaintext) and the session continues on Result.Conn.
+// peer hung up (by closing or by a reset). On success the caller owns the
+// returned *tls.Conn and the session continues on Result.Conn. With
+// Result.Plaintext the *tls.Conn is nil: the session is Result.Conn.
 func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.Conn, *Result, error) {
 	start := time.Now()
-	if cfg == nil {
-		// No TLSConfig: run fails closed below, rather than a nil
-		// dereference.
-		cfg = &Config{}
+	var c Config
+	if cfg != nil {
+		c = *cfg
 	}
-	res := &Result{Protocol: u.Protocol(), Policy: cfg.Policy}
-	mode := cfg.Mode
-	if mode == Auto {
-		mode = resolveAddr(u.Protocol(), conn.RemoteAddr())
+	res := &Result{Protocol: u.Protocol(), Policy: c.Policy}
+	res.Mode = resolveConnMode(c.Mode, u, conn.RemoteAddr())
+	if r, ok := u.(Redactor); ok && (c.Conn == nil || c.Conn.Redactor == nil) {
+		var opts Options
+		if c.Conn != nil {
+			opts = *c.Conn
+		}
+		opts.Redactor = r
+		c.Conn = &opts
 	}
-	res.Mode = mode
-	up := &upgrade{ctx: ctx, conn: conn, u: u, cfg: cfg, res: res}
+	up := &upgrade{ctx: ctx, conn: conn, u: u, cfg: &c, res: res}
 	tlsConn, err := up.run()
 	res.Elapsed = time.Since(start)
 	if err != nil {
@@ -163,19 +189,15 @@ func Upgrade(ctx context.Context, conn net.Conn, u Upgrader, cfg *Config) (*tls.
 	return tlsConn, res, nil
 }
 
-// resolveAddr is Auto's Mode.Resolve for a conn's remote address; a TCP
-// address is read without formatting it.
-func resolveAddr(protocol string, addr net.Addr) Mode {
-	switch a := addr.(type) {
-	case nil:
-		return StartTLS
-	case *net.TCPAddr:
-		if p, ok := WellKnownPorts(protocol); ok && p.Implicit != 0 && a.Port == p.Implicit {
-			return Implicit
-		}
-		return StartTLS
+// checkConfig reports why cfg cannot verify a server, before any I/O.
+func checkConfig(cfg *tls.Config) error {
+	switch {
+	case cfg == nil:
+		return fmt.Errorf("%w: nil TLSConfig", ErrConfig)
+	case cfg.ServerName == "" && !cfg.InsecureSkipVerify:
+		return fmt.Errorf("%w: TLSConfig sets neither ServerName (the name to verify) nor InsecureSkipVerify", ErrConfig)
 	}
-	return Auto.Resolve(protocol, addr.String())
+	return nil
 }
 
 type upgrade struct {
@@ -187,9 +209,17 @@ type upgrade struct {
 }
 
 func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
-	if up.cfg.TLSConfig == nil {
+	if err := checkConfig(up.cfg.TLSConfig); err != nil {
 		up.conn.Close()
-		return nil, &Error{Protocol: up.u.Protocol(), Step: StepConnect, Err: errors.New("nil TLSConfig")}
+		return nil, &Error{Protocol: up.u.Protocol(), Step: StepConfig, Err: err}
+	}
+	first := StepGreeting
+	if up.res.Mode == Implicit {
+		first = StepHandshake
+	}
+	if err := up.ctx.Err(); err != nil {
+		up.conn.Close()
+		return nil, up.fail(first, nil, err)
 	}
 	w := watchContext(up.ctx, up.conn)
 	defer func() {
@@ -204,10 +234,10 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 			}
 		}
 	}()
-	if up.res.Mode == Implicit {
-		return up.implicit()
-	}
 	c := NewConn(up.conn, up.cfg.Conn)
+	if up.res.Mode == Implicit {
+		return up.implicit(c)
+	}
 	g, err := up.u.Greet(up.ctx, c)
 	up.res.Greeting = g.Text
 	if err != nil {
@@ -226,7 +256,7 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 		}
 	}
 	up.res.Before = before
-	if !before.Has(up.u.Keyword()) {
+	if !offered(up.u, before) {
 		switch up.cfg.Policy {
 		case Opportunistic:
 			up.res.Plaintext = true
@@ -246,278 +276,133 @@ func (up *upgrade) run() (tlsConn *tls.Conn, err error) {
 			fmt.Errorf("%d unsolicited bytes before the STARTTLS command", c.Buffered()))
 	}
 	if err := up.u.StartTLS(up.ctx, c); err != nil {
+		if errors.Is(err, ErrNotOffered) {
+			// Only a protocol that advertises nothing learns here that
+			// there is no TLS; after an advertisement it is a failure.
+			if up.cfg.Policy == Opportunistic && advertisesNothing(up.u) {
+				up.res.Plaintext = true
+				up.res.Conn = c
+				return nil, nil
+			}
+			if err == ErrNotOffered {
+				err = nil
+			}
+			return nil, up.fail(StepStartTLS, ErrNotOffered, err)
+		}
 		return nil, up.fail(StepStartTLS, nil, err)
 	}
-	if n := c.Buffered(); n > 0 {
-		return nil, up.fail(StepStartTLS, ErrInjectedData,
-			fmt.Errorf("%d bytes buffered behind the go-ahead", n))
-	}
-	c.Mark("-- TLS --")
-	tlsConn, err = up.handshake(true)
+	tlsConn, err = clientSwitch(up.ctx, c, up.u.Protocol(), up.cfg.TLSConfig, false)
 	if err != nil {
 		return nil, err
 	}
+	up.handshakeDone(tlsConn)
 	// RFC 3207, Section 4.2; RFC 9051, Section 6.2.1; RFC 2595, Section 4:
 	// discard knowledge obtained before TLS and ask again.
-	tc := c
-	tc.switchTo(tlsConn) // c's buffer is empty: checked above
-	after, err := up.u.Discover(up.ctx, tc)
+	after, err := up.u.Discover(up.ctx, c)
 	if err != nil {
 		return tlsConn, up.fail(StepRediscover, nil, err)
 	}
 	up.res.After = after
-	up.res.Conn = tc
+	up.res.Conn = c
 	return tlsConn, nil
 }
 
-func (up *upgrade) implicit() (*tls.Conn, error) {
-	tlsConn, err := up.handshake(false)
+// offered reports whether caps advertise u's upgrade.
+func offered(u Upgrader, caps *Capabilities) bool {
+	if o, ok := u.(OfferChecker); ok {
+		return o.Offered(caps)
+	}
+	kw := u.Keyword()
+	return kw == "" || caps.Has(kw)
+}
+
+// advertisesNothing reports whether u's protocol has no capability that
+// advertises the upgrade, so that only the answer to the request can say
+// it is missing.
+func advertisesNothing(u Upgrader) bool {
+	_, checks := u.(OfferChecker)
+	return !checks && u.Keyword() == ""
+}
+
+func (up *upgrade) implicit(c *Conn) (*tls.Conn, error) {
+	tlsConn, err := clientSwitch(up.ctx, c, up.u.Protocol(), up.cfg.TLSConfig, true)
 	if err != nil {
 		return nil, err
 	}
-	tc := NewConn(tlsConn, up.cfg.Conn)
-	tc.Mark("-- TLS --")
-	g, err := up.u.Greet(up.ctx, tc)
+	up.handshakeDone(tlsConn)
+	g, err := up.u.Greet(up.ctx, c)
 	up.res.Greeting = g.Text
 	if err != nil {
 		return tlsConn, up.fail(StepGreeting, nil, err)
 	}
-	after, err := up.u.Discover(up.ctx, tc)
+	after, err := up.u.Discover(up.ctx, c)
 	if err != nil {
 		return tlsConn, up.fail(StepRediscover, nil, err)
 	}
 	up.res.After = after
-	up.res.Conn = tc
+	up.res.Conn = c
 	return tlsConn, nil
 }
 
-// handshake runs the client handshake; afterGoAhead is true on the
-// STARTTLS path, where plaintext in place of the server's first record was
-// injected (in implicit mode it is a server that does not speak TLS).
-func (up *upgrade) handshake(afterGoAhead bool) (*tls.Conn, error) {
-	tlsConn := tls.Client(up.conn, up.cfg.TLSConfig.Clone())
-	if err := tlsConn.HandshakeContext(handshakeContext(up.ctx)); err != nil {
-		kind := ErrHandshake
-		if afterGoAhead {
-			kind = handshakeKind(err)
-		}
-		return nil, up.fail(StepHandshake, kind, err)
-	}
+func (up *upgrade) handshakeDone(tlsConn *tls.Conn) {
 	up.res.TLS = true
 	up.res.State = tlsConn.ConnectionState()
-	return tlsConn, nil
 }
-
-// handshakeContext is the context given to HandshakeContext while the
-// core's watch (watchContext) is applying ctx to the raw conn: it keeps
-// ctx's values (ClientHelloInfo.Context and CertificateRequestInfo.Context
-// see them) but not its cancellation, which the watch already enforces by
-// setting a past deadline on the raw conn. crypto/tls would otherwise start
-// a goroutine per handshake to watch the same context; measured, that
-// goroutine cost about 1.5 % of a loopback upgrade.
-//
-// A context that can never be cancelled (no Done channel, such as
-// context.Background) is passed as it is: crypto/tls starts no goroutine
-// for it, and wrapping it would only cost an allocation.
-func handshakeContext(ctx context.Context) context.Context {
-	if ctx.Done() == nil {
-		return ctx
-	}
-	return context.WithoutCancel(ctx)
-}
-
-// handshakeKind classifies a failed handshake. Plaintext where the peer's
-// first TLS record should be (crypto/tls's "first record does not look like
-// a TLS handshake", the one RecordHeaderError that carries the conn) is
-// injected data that arrived just too late for the buffer check: a forged
-// line sent a moment after the go-ahead, or a command pipelined behind
-// STARTTLS in a second write. It is reported as ErrInjectedData, still
-// wrapping ErrHandshake and the crypto/tls error. Any other failure is
-// ErrHandshake.
-func handshakeKind(err error) error {
-	var rh tls.RecordHeaderError
-	if errors.As(err, &rh) && rh.Conn != nil {
-		return errInjectedHandshake
-	}
-	return ErrHandshake
-}
-
-// errInjectedHandshake matches both ErrInjectedData and ErrHandshake.
-var errInjectedHandshake = &kindPair{ErrInjectedData, ErrHandshake}
-
-type kindPair [2]error
-
-func (k *kindPair) Error() string {
-	return "data injected before tls: plaintext where the first tls record belongs"
-}
-
-func (k *kindPair) Unwrap() []error { return k[:] }
 
 func (up *upgrade) fail(step Step, kind, err error) error {
 	return stepError(up.ctx, up.u.Protocol(), step, kind, err)
 }
 
-// stepError builds the *Error for a failed step: it adds the context's error
-// when the context ended (so that errors.Is finds context.DeadlineExceeded)
-// and turns a bare io.EOF into io.ErrUnexpectedEOF.
-func stepError(ctx context.Context, protocol string, step Step, kind, err error) error {
-	return stepErrorLimit(ctx, time.Time{}, protocol, step, kind, err)
-}
-
-// stepErrorLimit is stepError for a step that ran under ctx bounded further
-// by limit (when not zero), a deadline the caller set on the conn in place
-// of deriving a context with it (see [Front.Upgrade]): once limit has
-// passed the error carries context.DeadlineExceeded, exactly as if ctx had
-// been derived with context.WithDeadline(ctx, limit).
-func stepErrorLimit(ctx context.Context, limit time.Time, protocol string, step Step, kind, err error) error {
-	if err != nil {
-		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		ctxErr := ctx.Err()
-		if ctxErr == nil && !limit.IsZero() {
-			// The derived context's timer would have fired at limit.
-			if !time.Now().Before(limit) {
-				ctxErr = context.DeadlineExceeded
-			}
-		} else if ctxErr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			// The conn's deadline is ctx's, and the poller may see it pass
-			// before ctx's own timer has marked ctx done.
-			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-				ctxErr = context.DeadlineExceeded
-			}
-		}
-		if ctxErr != nil && !errors.Is(err, ctxErr) && !isReply(err) {
-			err = fmt.Errorf("%w: %w", ctxErr, err)
-		}
-	}
-	if kind == nil && err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return err
-		}
-	}
-	return &Error{Protocol: protocol, Step: step, Kind: kind, Err: err}
-}
-
-func isReply(err error) bool {
-	var r *ReplyError
-	var p ProtocolError
-	return errors.As(err, &r) || errors.As(err, &p) || errors.Is(err, ErrTooLarge)
-}
-
-// aLongTimeAgo is a deadline in the past, which interrupts blocked I/O.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// WatchContext applies ctx to conn until the returned release function is
-// called: ctx's deadline becomes conn's deadline, and ctx being cancelled
-// sets a deadline in the past, which aborts any blocked Read or Write at
-// once. release stops the watch, waits until the watcher can no longer touch
-// conn, and clears conn's deadlines. It is the tool protocol packages use
-// for their own blocking calls; [Upgrade] and [ServerUpgrade] call it
-// themselves.
-func WatchContext(ctx context.Context, conn net.Conn) (release func()) {
-	return watchContext(ctx, conn).release
-}
-
-// watch is one WatchContext, in a single allocation (none of its own when
-// it is a field of a [Front]); the core calls its methods directly.
-type watch struct {
-	conn     net.Conn
-	stop     func() bool
-	mu       sync.Mutex
-	released bool
-	aborted  bool
-}
-
-func watchContext(ctx context.Context, conn net.Conn) *watch {
-	w := &watch{}
-	w.start(ctx, conn)
-	return w
-}
-
-// start begins watching ctx on conn; w is a zero watch.
-func (w *watch) start(ctx context.Context, conn net.Conn) {
-	w.conn = conn
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
-	if ctx.Done() != nil {
-		w.stop = context.AfterFunc(ctx, w.abort)
-	}
-}
-
-// abort interrupts blocked I/O on the conn, unless released.
-func (w *watch) abort() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.released {
-		w.aborted = true
-		w.conn.SetDeadline(aLongTimeAgo)
-	}
-}
-
-// setDeadline replaces the conn's deadline with d while the watch runs,
-// unless ctx has already aborted it: under the watch's lock, an abort
-// either came first and is kept, or comes later and overrides d.
-func (w *watch) setDeadline(d time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.aborted && !w.released {
-		w.conn.SetDeadline(d)
-	}
-}
-
-func (w *watch) release() {
-	if w.stop != nil {
-		w.stop()
-	}
-	w.mu.Lock()
-	w.released = true
-	w.mu.Unlock()
-	w.conn.SetDeadline(time.Time{})
-}
-
-// ServerSwitch describes the server half of one STARTTLS transition.
-type ServerSwitch struct {
-	// Protocol names the protocol in errors.
+// ClientSwitch describes the client half of one STARTTLS transition, for
+// [ClientUpgrade].
+type ClientSwitch struct {
+	// Protocol names the protocol in errors; "" is allowed.
 	Protocol string
-	// GoAhead is the reply line that tells the client to start TLS
-	// ("220 2.0.0 Ready to start TLS", "a1 OK Begin TLS", "+OK Begin TLS").
-	GoAhead string
-	// Refusal is the reply sent, instead of the go-ahead, when bytes are
-	// buffered behind the STARTTLS command. Empty means close without a
-	// reply.
-	Refusal string
-	// TLSConfig is the server's TLS configuration; it is used as given
-	// (crypto/tls does not modify it).
+	// TLSConfig is cloned for the handshake. It must set ServerName (the
+	// name verified) or InsecureSkipVerify.
 	TLSConfig *tls.Config
 }
 
-// ServerUpgrade is the server half of STARTTLS, called right after the
-// STARTTLS (STLS) command line was read from c:
+// ClientUpgrade is the client half of STARTTLS for a caller that runs the
+// plaintext dialogue itself (its own loop read the greeting, sent EHLO and
+// STARTTLS) or speaks a protocol that is not line-based. Call it right after
+// the go-ahead was read from c:
 //
-//  1. if a single byte is buffered behind the command (pipelined commands,
-//     the CVE-2011-0411 class), it writes sw.Refusal if set, closes the
-//     connection and fails with ErrInjectedData: those bytes were sent
-//     before TLS and are never carried into it nor answered inside it;
-//  2. it writes the go-ahead;
-//  3. it runs tls.Server on c's wrapped conn with HandshakeContext(ctx);
-//  4. it returns a fresh Conn on the *tls.Conn, with c's options; the
-//     new Conn reuses c's empty read buffer, and c can no longer be read
-//     from (its reads fail with net.ErrClosed).
+//  1. if a single byte is buffered in c beyond the go-ahead, it fails with
+//     ErrInjectedData: those bytes came before TLS and would be read as if
+//     they came over it;
+//  2. it runs tls.Client on c's wrapped conn (never on a buffered reader)
+//     with a clone of sw.TLSConfig and HandshakeContext(ctx);
+//  3. it moves c onto the *tls.Conn: c's reads and writes go through TLS
+//     from then on, and nothing read before TLS survives.
 //
-// ctx bounds the whole transition, so a client that never completes the
-// handshake is dropped when ctx ends. Bytes that arrive after the go-ahead
-// are read by the handshake as TLS records and make it fail.
+// ctx bounds the handshake, and a ctx already done fails before anything is
+// sent. A nil sw, a nil TLSConfig or one that sets neither ServerName nor
+// InsecureSkipVerify fails with ErrConfig before any I/O.
 //
-// On error the connection is closed, and the error matches ErrInjectedData,
-// ErrHandshake (with the crypto/tls error in the chain),
-// context.DeadlineExceeded or context.Canceled, or io.ErrUnexpectedEOF.
-// On success the caller owns the returned Conn and its *tls.Conn
-// ([Conn.TLS]); ctx no longer touches it.
-func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, err error) {
+// On error c's conn is closed (fail closed) and the error is an [*Error]
+// that matches ErrConfig, ErrInjectedData, ErrHandshake (with the
+// crypto/tls or crypto/x509 error in the chain; a peer that answers the
+// ClientHello in plaintext is quoted), context.DeadlineExceeded or
+// context.Canceled, or io.ErrUnexpectedEOF. On success the caller owns the
+// *tls.Conn (also [Conn.TLS]) and continues on c; ctx no longer touches it.
+// What to discover again inside TLS is the caller's business: RFC 3207,
+// Section 4.2 and its kin say to forget everything learned before.
+func ClientUpgrade(ctx context.Context, c *Conn, sw *ClientSwitch) (tlsConn *tls.Conn, err error) {
 	raw := c.NetConn()
+	var protocol string
+	var cfg *tls.Config
+	if sw != nil {
+		protocol, cfg = sw.Protocol, sw.TLSConfig
+	}
+	if err := checkConfig(cfg); err != nil {
+		raw.Close()
+		return nil, &Error{Protocol: protocol, Step: StepConfig, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		raw.Close()
+		return nil, stepError(ctx, protocol, StepHandshake, nil, err)
+	}
 	w := watchContext(ctx, raw)
 	defer func() {
 		w.release()
@@ -525,37 +410,66 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 			raw.Close()
 		}
 	}()
-	return serverSwitch(ctx, time.Time{}, c, sw)
+	return clientSwitch(ctx, c, protocol, cfg, false)
 }
 
-// serverSwitch is the body of [ServerUpgrade], run while a watch applies
-// ctx to c's conn; the caller releases the watch and closes the conn on
-// error. limit, when not zero, is a deadline sooner than ctx's that the
-// caller has set on the conn (a [Front]'s handshake timeout): errors treat
-// it as ctx's own deadline (see stepErrorLimit).
-func serverSwitch(ctx context.Context, limit time.Time, c *Conn, sw *ServerSwitch) (*Conn, error) {
-	if sw == nil || sw.TLSConfig == nil {
-		protocol := ""
-		if sw != nil {
-			protocol = sw.Protocol
-		}
-		return nil, &Error{Protocol: protocol, Step: StepStartTLS, Err: errors.New("nil TLSConfig")}
-	}
+// clientSwitch is the body of [ClientUpgrade], run while a watch applies
+// ctx to c's conn; the caller releases it and closes the conn on error.
+// implicit is true when no plaintext came before (RFC 8314).
+func clientSwitch(ctx context.Context, c *Conn, protocol string, cfg *tls.Config, implicit bool) (*tls.Conn, error) {
 	if n := c.Buffered(); n > 0 {
-		if sw.Refusal != "" {
-			c.WriteLine(sw.Refusal)
-		}
-		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepStartTLS, ErrInjectedData,
-			fmt.Errorf("%d bytes pipelined behind the STARTTLS command", n))
+		return nil, stepError(ctx, protocol, StepStartTLS, ErrInjectedData,
+			fmt.Errorf("%d bytes buffered behind the go-ahead", n))
 	}
-	if err := c.WriteLine(sw.GoAhead); err != nil {
-		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepStartTLS, nil, err)
+	if !implicit {
+		c.Mark("-- TLS --")
 	}
-	c.Mark("-- TLS --")
-	tlsConn := tls.Server(c.NetConn(), sw.TLSConfig)
+	tlsConn := tls.Client(c.NetConn(), cfg.Clone())
 	if err := tlsConn.HandshakeContext(handshakeContext(ctx)); err != nil {
-		tlsConn.Close()
-		return nil, stepErrorLimit(ctx, limit, sw.Protocol, StepHandshake, handshakeKind(err), err)
+		return nil, stepError(ctx, protocol, StepHandshake, ErrHandshake, plaintextAnswer(err, implicit))
 	}
-	return c.handOver(tlsConn), nil
+	if implicit {
+		c.Mark("-- TLS --")
+	}
+	c.switchTo(tlsConn) // c's buffer is empty: checked above
+	return tlsConn, nil
+}
+
+// handshakeContext is the context given to HandshakeContext while the
+// core's watch (watchContext) is applying ctx to the raw conn: it keeps
+// ctx's values (ClientHelloInfo.Context and CertificateRequestInfo.Context
+// see them) but not its cancellation, which the watch already enforces by
+// setting a past deadline on the raw conn; crypto/tls would otherwise watch
+// the same context a second time.
+func handshakeContext(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
+// plaintextAnswer explains a handshake that met plaintext where the peer's
+// first TLS record belongs (crypto/tls's RecordHeaderError, which carries
+// the conn): it quotes the peer's first bytes, escaped, and says what they
+// usually mean. On the STARTTLS path it is a server that answered the
+// ClientHello in plaintext (an error reply, a web server's page) or bytes
+// injected just after the go-ahead; in implicit mode, a port that speaks
+// plaintext first. Either way TLS never starts. Other errors are returned
+// as they are.
+func plaintextAnswer(err error, implicit bool) error {
+	var rh tls.RecordHeaderError
+	if !errors.As(err, &rh) || rh.Conn == nil {
+		return err
+	}
+	// What else the peer sent at once, for the quote; bounded in size and
+	// in time, and the conn is closed right after.
+	head := rh.RecordHeader[:]
+	more := make([]byte, 59)
+	rh.Conn.SetReadDeadline(time.Now().Add(25 * time.Millisecond))
+	n, _ := rh.Conn.Read(more)
+	quote := Escape(string(append(append([]byte(nil), head...), more[:n]...)))
+	if implicit {
+		return fmt.Errorf(`the server spoke plaintext first ("%s"): this port expects STARTTLS, not implicit TLS: %w`, quote, err)
+	}
+	return fmt.Errorf(`plaintext where the first tls record belongs ("%s"): %w`, quote, err)
 }

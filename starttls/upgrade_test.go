@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 	"github.com/tlsup/tlsup/tlsconf"
@@ -28,6 +29,7 @@ import (
 //	C: GO     S: OK text | S: NO text                          STARTTLS
 type toy struct {
 	protocol string        // "" means "toy"
+	implicit int           // the implicit-TLS port, 0 for none
 	reading  chan struct{} // when set, closed before the greeting is read
 	inTLS    chan struct{} // when set, closed before a discovery inside TLS reads
 	discover atomic.Int32  // Discover calls
@@ -43,6 +45,8 @@ func (u *toy) Protocol() string {
 }
 
 func (u *toy) Keyword() string { return "STARTTLS" }
+
+func (u *toy) ImplicitPort() int { return u.implicit }
 
 func (u *toy) Greet(ctx context.Context, c *starttls.Conn) (starttls.Greeting, error) {
 	if u.reading != nil {
@@ -129,7 +133,18 @@ func (u *toy) StartTLS(ctx context.Context, c *starttls.Conn) error {
 type spyConn struct {
 	net.Conn
 	closed atomic.Bool
+	io     atomic.Int32 // Read and Write calls
 	remote net.Addr
+}
+
+func (s *spyConn) Read(p []byte) (int, error) {
+	s.io.Add(1)
+	return s.Conn.Read(p)
+}
+
+func (s *spyConn) Write(p []byte) (int, error) {
+	s.io.Add(1)
+	return s.Conn.Write(p)
 }
 
 func (s *spyConn) Close() error {
@@ -249,7 +264,7 @@ func checkUpgrade(t *testing.T, tt upgradeCase, tc *tls.Conn, res *starttls.Resu
 	for _, want := range tt.wantErr {
 		assert.ErrorIs(t, err, want)
 	}
-	assert.Equal(t, tt.wantKind, starttls.Kind(err), "Kind of %v", err)
+	assert.Equal(t, tt.wantKind, errkind.Of(err), "Kind of %v", err)
 	var e *starttls.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, "toy", e.Protocol)
@@ -485,22 +500,22 @@ func TestUpgradeImplicit(t *testing.T) {
 func TestUpgradeAutoMode(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	tests := []struct {
-		protocol, remote string
-		script           string
-		want             starttls.Mode
+		implicit int // the toy protocol's implicit port
+		remote   string
+		script   string
+		want     starttls.Mode
 	}{
-		{"imap", "192.0.2.1:993", "!tls\n" + toyGreet + toyCapsTLS, starttls.Implicit},
-		{"smtp", "192.0.2.1:465", "!tls\n" + toyGreet + toyCapsTLS, starttls.Implicit},
-		{"pop3", "192.0.2.1:995", "!tls\n" + toyGreet + toyCapsTLS, starttls.Implicit},
-		{"imap", "192.0.2.1:143", toyGreet + toyCapsTLS + toyGo + toyAfter, starttls.StartTLS},
-		{"smtp", "192.0.2.1:587", toyGreet + toyCapsTLS + toyGo + toyAfter, starttls.StartTLS},
-		{"smtp", "192.0.2.1:993", toyGreet + toyCapsTLS + toyGo + toyAfter, starttls.StartTLS},
+		{7993, "192.0.2.1:7993", "!tls\n" + toyGreet + toyCapsTLS, starttls.Implicit},
+		{7465, "[2001:db8::1]:7465", "!tls\n" + toyGreet + toyCapsTLS, starttls.Implicit},
+		{7993, "192.0.2.1:7143", toyGreet + toyCapsTLS + toyGo + toyAfter, starttls.StartTLS},
+		{0, "192.0.2.1:0", toyGreet + toyCapsTLS + toyGo + toyAfter, starttls.StartTLS},
+		{0, "192.0.2.1:993", toyGreet + toyCapsTLS + toyGo + toyAfter, starttls.StartTLS},
 	}
 	for _, tt := range tests {
-		t.Run(tt.protocol+" "+tt.remote, func(t *testing.T) {
+		t.Run(tt.remote, func(t *testing.T) {
 			raw, peer := scripttest.Pipe(t, tt.script, &scripttest.Options{TLSConfig: pki.Server()})
 			spy := &spyConn{Conn: raw, remote: tcpAddr(tt.remote)}
-			tc, res, err := starttls.Upgrade(background(t, 5*time.Second), spy, &toy{protocol: tt.protocol},
+			tc, res, err := starttls.Upgrade(background(t, 5*time.Second), spy, &toy{implicit: tt.implicit},
 				&starttls.Config{TLSConfig: pki.Client(scripttest.TestName)})
 			require.NoError(t, err)
 			require.NoError(t, peer.Wait())
@@ -512,7 +527,11 @@ func TestUpgradeAutoMode(t *testing.T) {
 }
 
 func TestUpgradeNilConfig(t *testing.T) {
-	for name, cfg := range map[string]*starttls.Config{"nil config": nil, "nil TLSConfig": {}} {
+	for name, cfg := range map[string]*starttls.Config{
+		"nil config":         nil,
+		"nil TLSConfig":      {},
+		"nameless TLSConfig": {TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}},
+	} {
 		t.Run(name, func(t *testing.T) {
 			raw, peer := scripttest.Pipe(t, "!eof\n", nil)
 			spy := &spyConn{Conn: raw}
@@ -524,7 +543,9 @@ func TestUpgradeNilConfig(t *testing.T) {
 			assert.True(t, spy.closed.Load(), "conn not closed")
 			var e *starttls.Error
 			require.ErrorAs(t, err, &e)
-			assert.Equal(t, starttls.StepConnect, e.Step)
+			assert.Equal(t, starttls.StepConfig, e.Step)
+			require.ErrorIs(t, err, starttls.ErrConfig)
+			assert.Zero(t, spy.io.Load(), "no byte read or written before the configuration is checked")
 			assertErrorText(t, err)
 			require.NoError(t, peer.Wait())
 		})
@@ -581,7 +602,7 @@ func TestUpgradeDeadlineNotExtendedByTrickle(t *testing.T) {
 		t.Fatal("Upgrade still running 10 s after a 300 ms deadline")
 	}
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, "timeout", starttls.Kind(err))
+	assert.Equal(t, "timeout", errkind.Of(err))
 	assert.Error(t, peer.Wait(), "the peer's trickle is cut off")
 }
 
@@ -616,7 +637,7 @@ func TestUpgradeCancel(t *testing.T) {
 	t.Logf("Upgrade returned %v after cancel", took)
 	assert.Less(t, took, 2*time.Second, "cancel took too long")
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, "timeout", starttls.Kind(err))
+	assert.Equal(t, "timeout", errkind.Of(err))
 	assert.True(t, spy.closed.Load())
 	require.NoError(t, peer.Wait())
 }
@@ -706,7 +727,7 @@ func TestDial(t *testing.T) {
 		_, res, err := starttls.Dial(background(t, 5*time.Second), "tcp", addr, &toy{},
 			&starttls.Config{TLSConfig: pki.Client(scripttest.TestName)})
 		require.Error(t, err)
-		assert.Equal(t, "dial", starttls.Kind(err))
+		assert.Equal(t, "dial", errkind.Of(err))
 		var e *starttls.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, starttls.StepConnect, e.Step)
@@ -716,14 +737,14 @@ func TestDial(t *testing.T) {
 	t.Run("bad address", func(t *testing.T) {
 		_, _, err := starttls.Dial(background(t, 5*time.Second), "tcp", "no-port", &toy{}, nil)
 		require.Error(t, err)
-		assert.Equal(t, "dial", starttls.Kind(err))
+		assert.Equal(t, "dial", errkind.Of(err))
 	})
 	t.Run("nil config verifies against the dialled name", func(t *testing.T) {
 		addr, peer := scripttest.Listen(t, toyGreet+toyCapsTLS+toyGo+"!tls\n", &scripttest.Options{TLSConfig: pki.Server()})
 		_, _, err := starttls.Dial(background(t, 5*time.Second), "tcp", addr, &toy{}, nil)
 		require.Error(t, err)
 		// The system roots do not know the test CA.
-		assert.Equal(t, "certificate", starttls.Kind(err))
+		assert.Equal(t, "certificate", errkind.Of(err))
 		assert.Error(t, peer.Wait())
 	})
 }
@@ -784,11 +805,11 @@ func FuzzUpgrade(f *testing.F) {
 		if res.Conn != nil || res.Plaintext {
 			t.Fatalf("a session handed out with error %v", err)
 		}
-		if starttls.Kind(err) == "" {
+		if errkind.Of(err) == "" {
 			t.Fatalf("no kind for %v", err)
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "starttls: ") || hasControl(msg) {
+		if !strings.HasPrefix(msg, "toy: ") || hasControl(msg) {
 			t.Fatalf("error text %q", msg)
 		}
 	})

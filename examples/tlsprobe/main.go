@@ -42,9 +42,7 @@ import (
 
 	"golang.org/x/net/idna"
 
-	"github.com/tlsup/tlsup/imap"
-	"github.com/tlsup/tlsup/pop3"
-	"github.com/tlsup/tlsup/smtp"
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/starttls"
 	"github.com/tlsup/tlsup/tlsconf"
 )
@@ -60,26 +58,6 @@ const (
 // closeGrace bounds the polite TLS close after the report is made, so that a
 // peer that stops reading cannot hold the probe past -timeout plus a second.
 const closeGrace = 500 * time.Millisecond
-
-// newUpgrader makes the client side of one protocol; localName is the -ehlo
-// flag (only SMTP and LMTP use it).
-type newUpgrader func(localName string) starttls.Upgrader
-
-// protocols is the table of the protocols the probe speaks, by -protocol
-// name. Each protocol package adds its one entry here and nothing else
-// changes: the ports come from starttls.WellKnownPorts.
-func protocols() map[string]newUpgrader {
-	return map[string]newUpgrader{
-		"smtp": func(localName string) starttls.Upgrader {
-			return &smtp.Upgrader{LocalName: localName}
-		},
-		"lmtp": func(localName string) starttls.Upgrader {
-			return &smtp.Upgrader{LocalName: localName, LMTP: true}
-		},
-		"imap": func(string) starttls.Upgrader { return &imap.Upgrader{} },
-		"pop3": func(string) starttls.Upgrader { return &pop3.Upgrader{} },
-	}
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -200,12 +178,12 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 	if err != nil {
 		return nil, err
 	}
-	newU, ok := protocols()[p.protocol]
+	entry, ok := protocols()[p.protocol]
 	if !ok {
 		return nil, usagef("protocol %q is not supported (want one of %s)", p.protocol, supported())
 	}
-	p.upgrader = newU(p.ehlo)
-	p.mode = p.mode.Resolve(p.protocol, p.address)
+	p.upgrader = entry.upgrader(p.ehlo)
+	p.mode = resolveMode(p.mode, entry, p.address)
 
 	p.serverName = *serverName
 	if p.serverName == "" {
@@ -232,16 +210,6 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 	return p, nil
 }
 
-func supported() string {
-	var names []string
-	for _, name := range []string{"smtp", "lmtp", "imap", "pop3"} {
-		if _, ok := protocols()[name]; ok {
-			names = append(names, name)
-		}
-	}
-	return strings.Join(names, ", ")
-}
-
 // resolveAddress splits arg into host and port and fills in what is
 // missing: without a port, the protocol's STARTTLS port (its implicit port
 // with -mode implicit); without -protocol, the protocol of the port. Either
@@ -263,16 +231,16 @@ func resolveAddress(arg, protocol string, mode starttls.Mode) (proto, host, addr
 		if protocol == "" {
 			return "", "", "", usagef("%q has no port: give host:port or -protocol", arg)
 		}
-		ports, ok := starttls.WellKnownPorts(protocol)
+		entry, ok := protocols()[protocol]
 		if !ok {
-			return "", "", "", usagef("unknown protocol %q (want smtp, lmtp, imap or pop3)", protocol)
+			return "", "", "", usagef("unknown protocol %q (want one of %s)", protocol, supported())
 		}
-		n := ports.StartTLS
+		n := entry.ports[0]
 		if mode == starttls.Implicit {
-			if ports.Implicit == 0 {
+			if entry.implicit == 0 {
 				return "", "", "", usagef("%s has no implicit-TLS port: give host:port", protocol)
 			}
-			n = ports.Implicit
+			n = entry.implicit
 		}
 		return protocol, host, net.JoinHostPort(host, strconv.Itoa(n)), nil
 	}
@@ -281,8 +249,8 @@ func resolveAddress(arg, protocol string, mode starttls.Mode) (proto, host, addr
 		return "", "", "", usagef("bad port %q", port)
 	}
 	if protocol == "" {
-		if protocol = starttls.ProtocolForPort(n); protocol == "" {
-			return "", "", "", usagef("port %d is not a well-known mail port: give -protocol", n)
+		if protocol = protocolForPort(n); protocol == "" {
+			return "", "", "", usagef("port %d is not a well-known port of %s: give -protocol", n, supported())
 		}
 	}
 	return protocol, host, net.JoinHostPort(host, port), nil
@@ -428,12 +396,12 @@ func (p *probe) report(res *starttls.Result, err error) *report {
 	case res.TLS:
 		v := true
 		rep.Verified = &v
-	case starttls.IsCertificate(err):
+	case errkind.IsCertificate(err):
 		v := false
 		rep.Verified = &v
 	}
 	if err != nil {
-		rep.Error = &errorInfo{Kind: starttls.Kind(err), Message: err.Error()}
+		rep.Error = &errorInfo{Kind: errkind.Of(err), Message: err.Error()}
 	}
 	return rep
 }

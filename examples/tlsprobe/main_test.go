@@ -534,13 +534,27 @@ func TestResolveAddress(t *testing.T) {
 	}
 }
 
-// TestProtocolTable: every entry is a well-known protocol whose upgrader
-// names itself as the table does.
+// TestProtocolTable: every entry's upgrader names itself as the table does
+// and knows the implicit port the table gives it, and no port belongs to
+// two protocols.
 func TestProtocolTable(t *testing.T) {
-	for name, newU := range protocols() {
-		_, ok := starttls.WellKnownPorts(name)
-		assert.True(t, ok, name)
-		assert.Equal(t, name, newU("localhost").Protocol())
+	owner := map[int]string{}
+	for name, p := range protocols() {
+		u := p.upgrader("localhost")
+		assert.Equal(t, name, u.Protocol())
+		implicit := 0
+		if ip, ok := u.(starttls.ImplicitPorter); ok {
+			implicit = ip.ImplicitPort()
+		}
+		assert.Equal(t, p.implicit, implicit, "%s: implicit port", name)
+		require.NotEmpty(t, p.ports, name)
+		for _, port := range append(append([]int(nil), p.ports...), p.implicit) {
+			if port == 0 {
+				continue
+			}
+			assert.Empty(t, owner[port], "port %d of %s and %s", port, name, owner[port])
+			owner[port] = name
+		}
 	}
 }
 

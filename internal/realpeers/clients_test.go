@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/imap"
+	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
@@ -204,7 +205,7 @@ func (s *servers) checkUntrusted(t *testing.T, c libClient, listener string, mod
 	require.ErrorAs(t, err, &verr)
 	assert.Nil(t, tc)
 	assert.False(t, res.TLS)
-	assert.Equal(t, "certificate", starttls.Kind(err))
+	assert.Equal(t, "certificate", errkind.Of(err))
 }
 
 // otherCA returns a client config for listener's host that trusts only a
