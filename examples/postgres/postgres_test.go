@@ -281,7 +281,7 @@ func TestUpgradeWrongCA(t *testing.T) {
 func TestUpgradeNilTLSConfig(t *testing.T) {
 	conn, peer := bytepeer.TCP(t, func(p *bytepeer.Conn) error { return p.ExpectEOF() }, nil)
 	_, _, err := postgres.Upgrade(context.Background(), conn, nil)
-	require.Error(t, err)
+	require.ErrorIs(t, err, starttls.ErrConfig)
 	require.NoError(t, peer.Wait())
 }
 
