@@ -263,7 +263,34 @@ func (r *extendedResponse) verdict() error {
 	return r.reply("", starttls.ErrRefused)
 }
 
+// resultName names the result codes (RFC 4511, Appendix A) a StartTLS
+// request can meet, for errors; "" for the others.
+func resultName(code int) string {
+	switch code {
+	case 1:
+		return "operationsError"
+	case 2:
+		return "protocolError"
+	case 10:
+		return "referral"
+	case 13:
+		return "confidentialityRequired"
+	case 51:
+		return "busy"
+	case 52:
+		return "unavailable"
+	case 53:
+		return "unwillingToPerform"
+	case 80:
+		return "other"
+	}
+	return ""
+}
+
 func (r *extendedResponse) reply(status string, kind error) error {
+	if status == "" {
+		status = resultName(r.resultCode)
+	}
 	return &starttls.ReplyError{
 		Protocol: "ldap",
 		Command:  "StartTLS",

@@ -164,9 +164,9 @@ func TestUpgradeFailures(t *testing.T) {
 		status string // its status
 		text   string // its text, when not ""
 	}{
-		{name: "unavailable", peer: answer(response(1, 52, "TLS already started", "")), kind: starttls.ErrRefused, code: 52, text: "TLS already started"},
-		{name: "operationsError escaped", peer: answer(response(1, 1, "\x1b[2J\r\nok", "")), kind: starttls.ErrRefused, code: 1, text: `\x1b[2J\r\nok`},
-		{name: "diagnostic bounded", peer: answer(response(1, 53, string(long), "")), kind: starttls.ErrRefused, code: 53, text: string(long[:maxDiagnostic]) + "..."},
+		{name: "unavailable", peer: answer(response(1, 52, "TLS already started", "")), kind: starttls.ErrRefused, code: 52, status: "unavailable", text: "TLS already started"},
+		{name: "operationsError escaped", peer: answer(response(1, 1, "\x1b[2J\r\nok", "")), kind: starttls.ErrRefused, code: 1, status: "operationsError", text: `\x1b[2J\r\nok`},
+		{name: "diagnostic bounded", peer: answer(response(1, 53, string(long), "")), kind: starttls.ErrRefused, code: 53, status: "unwillingToPerform", text: string(long[:maxDiagnostic]) + "..."},
 		{name: "notice of disconnection", peer: answer(response(0, 52, "server shutting down", OIDNoticeOfDisconnection)),
 			kind: starttls.ErrRefused, code: 52, status: "notice of disconnection", text: "server shutting down"},
 		{name: "other notification", peer: answer(response(0, 0, "", "1.2.3")), kind: starttls.ErrProtocol},
