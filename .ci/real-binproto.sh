@@ -4,7 +4,7 @@
 # throwaway instances of them on 127.0.0.7 and 127.0.0.8 only (configs in
 # .ci/real-binproto/, everything else in a temporary directory, certificates
 # from a throwaway CA), runs the examples' real-server tests
-# (TLSUP_REAL_BINPROTO=1) and examples/tlsprobe against them, then stops
+# and examples/tlsprobe's (TLSUP_REAL_BINPROTO=1) against them, then stops
 # exactly the daemons it started.
 #
 #   postgres 127.0.0.7:5432  ssl = on (SSLRequest answered S)
@@ -276,7 +276,6 @@ log "start took $(secs $t_start_servers) s; all ports listen"
 
 # ---------------------------------------------------------------- tests
 t0=$(now_ms)
-go build -o "$TMP/tlsprobe" ./examples/tlsprobe
 TEST_ENV=(TLSUP_REAL_BINPROTO=1 \
   TLSUP_CA="$TMP/pki/ca.pem" \
   TLSUP_USER="$TEST_USER" TLSUP_PASSWORD="$TEST_PASSWORD" \
@@ -286,7 +285,6 @@ TEST_ENV=(TLSUP_REAL_BINPROTO=1 \
   TLSUP_XMPP_ADDR=127.0.0.7:5222 TLSUP_XMPPS_ADDR=127.0.0.7:5223 TLSUP_XMPP_NOTLS_ADDR=127.0.0.8:5222 \
   TLSUP_XMPP_DOMAIN=xmpp.tlsup.test TLSUP_XMPP_REQUIRED_DOMAIN=required.tlsup.test \
   TLSUP_XMPP_NOTLS_DOMAIN=notls.tlsup.test \
-  TLSUP_TLSPROBE="$TMP/tlsprobe" \
   TLSUP_PG_VERSION="$PG_VERSION" TLSUP_SLAPD_VERSION="$SLAPD_VERSION" TLSUP_PROSODY_VERSION="$PROSODY_VERSION")
 if [ "$serve" = 1 ]; then
   printf 'export %q\n' "${TEST_ENV[@]}" > "$TMP/env"
