@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,6 +27,9 @@ func FuzzReadElement(f *testing.F) {
 	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x30, 0x80, 0, 0})
 	f.Add(append(response(1, 0, "", ""), forgedBind...))
+	for _, b := range transcripts(f) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const max = 1024
 		r := bytes.NewReader(data)
@@ -84,6 +89,9 @@ func FuzzStartTLS(f *testing.F) {
 	f.Add(response(1, 1, "\x1b[31m", ""), byte(3))
 	f.Add(response(0, 52, "bye", OIDNoticeOfDisconnection), byte(1))
 	f.Add([]byte{0x30, 0x85, 0x01, 0, 0, 0, 0}, byte(2))
+	for _, b := range transcripts(f) {
+		f.Add(b, byte(1))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk byte) {
 		conn := &scriptedConn{data: bytes.Clone(data), chunk: int(chunk%16) + 1}
 		c := starttls.NewConn(conn, nil)
@@ -104,4 +112,40 @@ func FuzzStartTLS(f *testing.F) {
 		require.Equal(t, 1, matched, "error %v matches %d kinds", err, matched)
 		assert.Equal(t, -1, starttls.IndexControl(err.Error()), "raw control in %q", err)
 	})
+}
+
+// transcripts returns the StartTLS responses captured from slapd 2.5 by
+// .ci/real-binproto.sh's servers (testdata/*.ber).
+func transcripts(t testing.TB) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob("testdata/*.ber")
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+// The responses slapd sent: success without a responseName, and
+// protocolError from the instance without TLS.
+func TestSlapdTranscripts(t *testing.T) {
+	want := map[string]error{
+		"slapd-2.5-starttls-success.ber": nil,
+		"slapd-2.5-starttls-no-tls.ber":  starttls.ErrNotOffered,
+	}
+	got := transcripts(t)
+	require.Len(t, got, len(want))
+	for name, b := range got {
+		conn := &scriptedConn{data: b, chunk: 1}
+		err := (&Upgrader{}).StartTLS(context.Background(), starttls.NewConn(conn, nil))
+		if want[name] == nil {
+			require.NoError(t, err, name)
+		} else {
+			require.ErrorIs(t, err, want[name], name)
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,6 +65,12 @@ func FuzzStartTLS(f *testing.F) {
 	f.Add([]byte{'E', 0xff, 0xff, 0xff, 0xff}, byte(4))
 	f.Add([]byte{'E', 0, 0, 0, 2}, byte(5))
 	f.Add([]byte("E\x00\x00\x00\x09Mx\x1b\x00\x00"), byte(6))
+	// What PostgreSQL 15 answered .ci/real-binproto.sh's servers.
+	for _, name := range []string{"postgresql-15-ssl-on.bin", "postgresql-15-ssl-off.bin"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(f, err)
+		f.Add(b, byte(0))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, at byte) {
 		conn := &scriptedConn{chunks: split(bytes.Clone(data), at)}
 		c := starttls.NewConn(conn, nil)

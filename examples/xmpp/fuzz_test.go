@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,6 +52,9 @@ func FuzzUpgraderStream(f *testing.F) {
 	f.Add([]byte("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><stream:stream/>"), byte(5))
 	f.Add([]byte(serverHead+"<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"), byte(2))
 	f.Add([]byte(serverHead+strings.Repeat("<a>", 20)), byte(9))
+	for _, b := range transcripts(f) {
+		f.Add(b, byte(13))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk byte) {
 		const max = 2048
 		conn := &scriptedConn{data: bytes.Clone(data), chunk: int(chunk%32) + 1}
@@ -98,4 +103,54 @@ func FuzzUpgraderStream(f *testing.F) {
 		require.Equal(t, byte('>'), data[n-1], "go-ahead not ending at '>': %q", data[:n])
 		require.Contains(t, string(data[before:n]), "proceed")
 	})
+}
+
+// transcripts returns what Prosody 0.12 sent to .ci/real-binproto.sh's
+// probes (testdata/*.xml): its stream header and features, then its answer
+// to <starttls/>.
+func transcripts(t testing.TB) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob("testdata/*.xml")
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+func TestProsodyTranscripts(t *testing.T) {
+	tests := map[string]struct {
+		from     string
+		features []string
+		err      error
+	}{
+		"prosody-0.12-offered.xml":            {"xmpp.tlsup.test", []string{"mechanisms SCRAM-SHA-1 SCRAM-SHA-256", "starttls"}, nil},
+		"prosody-0.12-required.xml":           {"required.tlsup.test", []string{"starttls required"}, nil},
+		"prosody-0.12-not-offered-always.xml": {"notls.tlsup.test", []string{"mechanisms SCRAM-SHA-1 SCRAM-SHA-256"}, starttls.ErrRefused},
+	}
+	got := transcripts(t)
+	require.Len(t, got, len(tests))
+	for name, data := range got {
+		tt := tests[name]
+		conn := &scriptedConn{data: data, chunk: 64}
+		c := starttls.NewConn(conn, nil)
+		u := &xmpp.Upgrader{Domain: tt.from}
+		g, err := u.Greet(context.Background(), c)
+		require.NoError(t, err, name)
+		assert.Equal(t, tt.from, g.Text)
+		caps, err := u.Discover(context.Background(), c)
+		require.NoError(t, err, name)
+		assert.Equal(t, tt.features, caps.List(), name)
+		err = u.StartTLS(context.Background(), c)
+		if tt.err == nil {
+			require.NoError(t, err, name)
+			assert.Zero(t, c.Buffered(), "nothing read behind <proceed/>")
+		} else {
+			require.ErrorIs(t, err, tt.err, name)
+		}
+	}
 }
