@@ -30,6 +30,18 @@ func response(id, code int, diagnostic, name string) []byte {
 	return appendElement(nil, tagSequence, appendInt(nil, tagInteger, id), appendElement(nil, tagExtendedResponse, fields))
 }
 
+// withOptional builds message 1's ExtendedResponse with code and the
+// given optional fields, in the order given.
+func withOptional(code int, optional ...[]byte) []byte {
+	fields := appendInt(nil, tagEnumerated, code)
+	fields = appendElement(fields, tagOctetString)
+	fields = appendElement(fields, tagOctetString)
+	for _, o := range optional {
+		fields = append(fields, o...)
+	}
+	return appendElement(nil, tagSequence, appendInt(nil, tagInteger, 1), appendElement(nil, tagExtendedResponse, fields))
+}
+
 // answer is a peer that reads the StartTLS request, sends reply in one
 // write and waits for the client to close.
 func answer(reply []byte) func(*bytepeer.Conn) error {
@@ -169,6 +181,11 @@ func TestUpgradeFailures(t *testing.T) {
 		{name: "diagnostic bounded", peer: answer(response(1, 53, string(long), "")), kind: starttls.ErrRefused, code: 53, status: "unwillingToPerform", text: string(long[:maxDiagnostic]) + "..."},
 		{name: "notice of disconnection", peer: answer(response(0, 52, "server shutting down", OIDNoticeOfDisconnection)),
 			kind: starttls.ErrRefused, code: 52, status: "notice of disconnection", text: "server shutting down"},
+		{name: "referral", peer: answer(withOptional(10, appendElement(nil, tagReferral, appendElement(nil, tagOctetString, []byte("ldap://other.example.test/"))),
+			appendElement(nil, tagResponseName, []byte(OIDStartTLS)))), kind: starttls.ErrRefused, code: 10, status: "referral"},
+		{name: "optional fields out of order", peer: answer(withOptional(0, appendElement(nil, tagResponseName, []byte(OIDStartTLS)),
+			appendElement(nil, tagReferral))), kind: starttls.ErrProtocol},
+		{name: "unknown field", peer: answer(withOptional(0, appendElement(nil, tagOctetString))), kind: starttls.ErrProtocol},
 		{name: "other notification", peer: answer(response(0, 0, "", "1.2.3")), kind: starttls.ErrProtocol},
 		{name: "wrong message ID", peer: answer(response(2, 0, "", OIDStartTLS)), kind: starttls.ErrProtocol},
 		{name: "success for another OID", peer: answer(response(1, 0, "", "1.3.6.1.4.1.4203.1.11.3")), kind: starttls.ErrProtocol},

@@ -344,3 +344,37 @@ func TestSSLRequestBytes(t *testing.T) {
 	b[0] = 9
 	assert.Equal(t, byte(0), postgres.SSLRequest()[0], "a copy")
 }
+
+// Mode Implicit is PostgreSQL 17's direct TLS: the handshake comes first
+// and offers the "postgresql" ALPN protocol.
+func TestUpgradeImplicitALPN(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	server := pki.Server()
+	server.NextProtos = []string{"postgresql"}
+	conn, peer := bytepeer.TCP(t, func(p *bytepeer.Conn) error {
+		if err := p.TLS(); err != nil {
+			return err
+		}
+		return p.Expect([]byte("startup"))
+	}, &bytepeer.Options{TLSConfig: server})
+	tc, res, err := postgres.Upgrade(context.Background(), conn,
+		&postgres.Options{TLSConfig: pki.Client(scripttest.TestName), Mode: starttls.Implicit})
+	require.NoError(t, err)
+	defer tc.Close()
+	assert.Equal(t, starttls.Implicit, res.Mode)
+	assert.Equal(t, "postgresql", res.State.NegotiatedProtocol)
+	_, err = res.Conn.Write([]byte("startup"))
+	require.NoError(t, err)
+	require.NoError(t, peer.Wait())
+}
+
+// Cancelling the context ends a wait for the answer at once.
+func TestUpgradeCancel(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	conn, peer := bytepeer.TCP(t, func(p *bytepeer.Conn) error { return p.Hold() }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, _, err := postgres.Upgrade(ctx, conn, &postgres.Options{TLSConfig: pki.Client(scripttest.TestName)})
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, peer.Wait())
+}

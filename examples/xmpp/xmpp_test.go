@@ -461,3 +461,22 @@ func TestDial(t *testing.T) {
 	res.Conn.Close()
 	require.NoError(t, peer.Wait())
 }
+
+// Cancelling the context ends a wait for the features at once.
+func TestUpgradeCancel(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	conn, peer := bytepeer.TCP(t, func(p *bytepeer.Conn) error {
+		if err := expectOpen(p); err != nil {
+			return err
+		}
+		if err := p.SendString(serverHead + "<stream:features>"); err != nil {
+			return err
+		}
+		return p.Hold()
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, _, err := xmpp.Upgrade(ctx, conn, options(pki))
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, peer.Wait())
+}
