@@ -138,7 +138,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]")
 		fs.PrintDefaults()
 	}
-	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3 (default: from the port)")
+	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3|postgres|ldap|xmpp (default: from the port)")
 	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995)")
 	policyName := fs.String("policy", "required", "required|always|opportunistic: what to do when STARTTLS is missing")
 	caFile := fs.String("cafile", "", "trust only the PEM roots in `FILE` (default: system roots)")
@@ -203,6 +203,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		}
 		p.serverName = ascii
 	}
+	setServerName(p.upgrader, p.serverName) // protocols_bin.go
 	var roots *x509.CertPool
 	if *caFile != "" {
 		if roots, err = tlsconf.LoadRoots(*caFile); err != nil {
@@ -361,7 +362,7 @@ func (p *probe) report(res *starttls.Result, err error) *report {
 	greetingRead := res.Greeting != "" || err == nil ||
 		!(step == starttls.StepConnect || step == starttls.StepGreeting ||
 			(p.mode == starttls.Implicit && step == starttls.StepHandshake))
-	if greetingRead {
+	if greetingRead && !greetless(p.protocol) {
 		g := res.Greeting
 		rep.Greeting = &g
 	}
