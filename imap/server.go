@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -227,11 +228,16 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 		}
 		return nil, err
 	}
-	cmd, rest, cerr := srvParseHead(string(line))
+	return readCommand(c, string(line), maxLiteral, maxLiterals, sync)
+}
+
+// readCommand is [ReadCommand] once the command's first line was read.
+func readCommand(c *starttls.Conn, line string, maxLiteral int64, maxLiterals int, sync bool) (*Command, error) {
+	cmd, rest, cerr := srvParseHead(line)
 	if cerr != nil {
 		// A client announcing a non-synchronizing literal sends it
 		// whatever the answer: its bytes would be read as commands.
-		cerr.Close, _ = srvTrailingLiteral(string(line))
+		cerr.Close, _ = srvTrailingLiteral(line)
 		return nil, cerr
 	}
 	bad := func(close bool, err error) (*Command, error) {
@@ -239,6 +245,7 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 	}
 	for literals := 0; ; literals++ {
 		var lit srvLiteral
+		var err error
 		cmd.Args, lit, err = srvScanArgs(rest, cmd.Args)
 		if err != nil {
 			nonSync, _ := srvTrailingLiteral(rest)
@@ -271,7 +278,7 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 			return nil, err
 		}
 		cmd.Args = append(cmd.Args, string(data))
-		line, err = c.ReadLine()
+		next, err := c.ReadLine()
 		if err != nil {
 			if errors.Is(err, starttls.ErrTooLarge) {
 				return bad(true, err)
@@ -281,7 +288,7 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 			}
 			return nil, err
 		}
-		rest = string(line)
+		rest = string(next)
 	}
 }
 
@@ -553,7 +560,8 @@ var _ starttls.ServerUpgrader = (*Server)(nil)
 // Protocol returns "imap".
 func (s *Server) Protocol() string { return "imap" }
 
-// Serve runs the pre-TLS front on conn, a freshly accepted connection:
+// Serve runs the pre-TLS front on conn, a freshly accepted connection,
+// through [starttls.Serve]:
 //
 //   - it sends the greeting "* OK [CAPABILITY ...] <hostname> ready" with
 //     the list of [Capabilities] before TLS (STARTTLS, LOGINDISABLED, no
@@ -568,14 +576,17 @@ func (s *Server) Protocol() string { return "imap" }
 //     Options.HandshakeTimeout;
 //   - LOGIN and AUTHENTICATE get NO [TextPrivacyRequired], every other
 //     command BAD [TextTLSRequired]; a synchronizing literal is never
-//     invited, a non-synchronizing one is read (bounded) and dropped; after
-//     Options.MaxErrors refused commands the next one gets "* BYE" and the
-//     connection is closed (ErrProtocol);
+//     invited, a non-synchronizing one is read (bounded) and dropped, as
+//     [ReadCommand] reads them; every NO and BAD counts against
+//     Options.MaxErrors, and the first one over gets "* BYE" instead and
+//     the connection is closed (ErrProtocol);
 //   - a line over the bound, or a non-synchronizing literal over 4096
 //     octets (the LITERAL- bound, RFC 7888) or a fifth one in a command,
-//     gets "* BYE" and the connection is closed
-//     (ErrTooLarge); a client silent for Options.IdleTimeout gets "* BYE"
-//     and is closed (os.ErrDeadlineExceeded).
+//     gets "* BYE" and the connection is closed (ErrTooLarge); a client
+//     silent for Options.IdleTimeout, or still in plaintext after
+//     Options.PreTLSTimeout, gets "* BYE" and is closed
+//     (os.ErrDeadlineExceeded); an HTTP request line is closed without a
+//     reply (ErrProtocol, see [starttls.IsHTTPRequest]).
 //
 // ctx bounds the whole front, the handshake included; cancelling it aborts
 // any blocked read or write at once.
@@ -584,96 +595,103 @@ func (s *Server) Protocol() string { return "imap" }
 // ([starttls.Conn.TLS]); the caller owns it, and its loop must expect a
 // fresh CAPABILITY (RFC 9051, Section 6.2.1: the client discards what it
 // learned before TLS). On error conn is closed and the error is a
-// *starttls.Error matching starttls.ErrQuit, ErrInjectedData, ErrTooLarge,
-// ErrProtocol, ErrHandshake, context.DeadlineExceeded or context.Canceled,
-// os.ErrDeadlineExceeded, or io.ErrUnexpectedEOF when the client hung up.
-func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, err error) {
+// *starttls.Error matching starttls.ErrQuit, ErrConfig, ErrInjectedData,
+// ErrTooLarge, ErrProtocol, ErrHandshake, context.DeadlineExceeded or
+// context.Canceled, os.ErrDeadlineExceeded, or io.ErrUnexpectedEOF when the
+// client hung up.
+func (s *Server) Serve(ctx context.Context, conn net.Conn) (*starttls.Conn, error) {
 	if s == nil {
 		s = &Server{}
 	}
-	f := starttls.NewFront(ctx, conn, "imap", starttls.RedactFunc(redact), &s.Options)
-	defer func() { f.Finish(err) }()
-	return s.run(f, s.Options.HostnameOrDefault())
+	d := &dialogue{
+		host: cmp.Or(s.Options.Hostname, "localhost"),
+		caps: strings.Join(Capabilities(&CapabilityOptions{Extensions: s.Extensions}).List(), " "),
+	}
+	return starttls.Serve(ctx, conn, d, &s.Options)
 }
 
 // Bounds of the literals a client may send to the front unasked: nothing
 // before TLS needs a literal, and LITERAL- (RFC 7888) promises no more than
 // 4096 octets per non-synchronizing literal.
 const (
-	srvFrontMaxLiteral  = 4096
-	srvFrontMaxLiterals = 4
+	frontMaxLiteral  = 4096
+	frontMaxLiterals = 4
 )
 
-// run is the IMAP dialogue of one front; f holds the context, deadlines,
-// error count and transition.
-func (s *Server) run(f *starttls.Front, host string) (*starttls.Conn, error) {
-	if err := f.Start(); err != nil {
-		return nil, err
+// dialogue is a Server's pre-TLS dialogue, for starttls.Serve.
+type dialogue struct {
+	host string
+	caps string // the capability list, space-separated
+}
+
+var (
+	_ starttls.ServerDialogue = (*dialogue)(nil)
+	_ starttls.Redactor       = (*dialogue)(nil)
+)
+
+func (d *dialogue) Protocol() string { return "imap" }
+
+func (d *dialogue) Redact(line []byte) (int, bool) { return redact(line) }
+
+// Greeting carries the capabilities in a response code (RFC 9051, Section
+// 7.1.1), which saves the client a round trip before STARTTLS.
+func (d *dialogue) Greeting() []string {
+	return []string{"* OK [CAPABILITY " + d.caps + "] " + d.host + " ready"}
+}
+
+func (d *dialogue) Farewell(reason starttls.CloseReason) []string {
+	switch reason {
+	case starttls.CloseTooLong:
+		return []string{"* BYE Command line too long"}
+	case starttls.CloseIdle:
+		// RFC 9051, Section 7.1.5: the server may close an idle session
+		// after an untagged BYE.
+		return []string{"* BYE Autologout; idle for too long"}
 	}
-	caps := strings.Join(Capabilities(&CapabilityOptions{Extensions: s.Extensions}).List(), " ")
-	// RFC 9051, Section 7.1.1: a greeting may carry the capabilities in a
-	// response code, which saves the client a round trip before STARTTLS.
-	if err := f.WriteLine("* OK [CAPABILITY " + caps + "] " + host + " ready"); err != nil {
-		return nil, err
+	return []string{"* BYE Too many invalid commands"}
+}
+
+// Command reads the rest of the command (its literals) from c, then
+// answers it.
+func (d *dialogue) Command(_ context.Context, c *starttls.Conn, line []byte) (starttls.Reply, error) {
+	cmd, err := readCommand(c, string(line), frontMaxLiteral, frontMaxLiterals, false)
+	var cerr *CommandError
+	switch {
+	case errors.As(err, &cerr) && cerr.Close:
+		if errors.Is(cerr, starttls.ErrTooLarge) {
+			return starttls.Reply{Lines: []string{"* BYE Literal too large"}, Close: cerr.Err}, nil
+		}
+		return starttls.Reply{Lines: []string{"* BYE Protocol error"}, Close: cerr.Err}, nil
+	case errors.As(err, &cerr):
+		// The command could not be read whole: answer by name as if it
+		// had arguments, which no command answered here may have.
+		cmd = &Command{Tag: cerr.Tag, Name: cerr.Name, Args: []string{""}}
+	case err != nil:
+		return starttls.Reply{}, err
 	}
-	for {
-		if err := f.Arm(); err != nil {
-			return nil, err
-		}
-		cmd, err := ReadCommand(f.Conn(), &CommandOptions{MaxLiteral: srvFrontMaxLiteral, MaxLiterals: srvFrontMaxLiterals})
-		var cerr *CommandError
-		switch {
-		case errors.As(err, &cerr) && cerr.Close:
-			if errors.Is(cerr, starttls.ErrTooLarge) {
-				bye := "* BYE Literal too large"
-				if cerr.Name == "" {
-					bye = "* BYE Command line too long"
-				}
-				return nil, f.Leave(starttls.ErrTooLarge, cerr.Err, bye)
-			}
-			return nil, f.Leave(starttls.ErrProtocol, cerr.Err, "* BYE Protocol error")
-		case errors.As(err, &cerr):
-			// The command could not be read whole: answer by name as if it
-			// had arguments, which no command answered here may have.
-			cmd = &Command{Tag: cerr.Tag, Name: cerr.Name, Args: []string{""}}
-		case f.Idle(err):
-			// RFC 9051, Section 7.1.5: the server may close an idle
-			// session after an untagged BYE.
-			return nil, f.Leave(nil, err, "* BYE Autologout; idle for too long")
-		case err != nil:
-			return nil, f.Fail(nil, err)
-		}
-		var reply []string
-		refused := true
-		switch {
-		case cmd.Tag == "":
-			reply = []string{"* BAD Invalid tag"}
-		case cmd.Name == "":
-			reply = []string{cmd.Tag + " BAD Missing or invalid command name"}
-		case cmd.Name == "STARTTLS" && len(cmd.Args) == 0:
-			return f.Upgrade(cmd.Tag+" OK "+TextGoAhead, cmd.Tag+" BAD "+TextPipelined)
-		case (cmd.Name == "STARTTLS" || cmd.Name == "CAPABILITY" || cmd.Name == "NOOP" || cmd.Name == "LOGOUT") &&
-			len(cmd.Args) > 0:
-			reply = []string{cmd.Tag + " BAD " + cmd.Name + " takes no arguments"}
-		case cmd.Name == "CAPABILITY":
-			reply, refused = []string{"* CAPABILITY " + caps, cmd.Tag + " OK CAPABILITY completed"}, false
-		case cmd.Name == "NOOP":
-			reply, refused = []string{cmd.Tag + " OK NOOP completed"}, false
-		case cmd.Name == "LOGOUT":
-			// RFC 9051, Section 6.1.3: BYE, then the tagged OK.
-			return nil, f.Leave(starttls.ErrQuit, nil, "* BYE "+host+" logging out", cmd.Tag+" OK LOGOUT completed")
-		case cmd.Name == "LOGIN" || cmd.Name == "AUTHENTICATE":
-			reply = []string{cmd.Tag + " NO " + TextPrivacyRequired}
-		default:
-			reply = []string{cmd.Tag + " BAD " + TextTLSRequired}
-		}
-		if refused && f.Refused() {
-			return nil, f.TooManyErrors("* BYE Too many invalid commands")
-		}
-		for _, l := range reply {
-			if err := f.WriteLine(l); err != nil {
-				return nil, err
-			}
-		}
+	switch {
+	case cmd.Tag == "":
+		return refuse("* BAD Invalid tag"), nil
+	case cmd.Name == "":
+		return refuse(cmd.Tag + " BAD Missing or invalid command name"), nil
+	case cmd.Name == "STARTTLS" && len(cmd.Args) == 0:
+		return starttls.Reply{GoAhead: cmd.Tag + " OK " + TextGoAhead, Refusal: cmd.Tag + " BAD " + TextPipelined}, nil
+	case (cmd.Name == "STARTTLS" || cmd.Name == "CAPABILITY" || cmd.Name == "NOOP" || cmd.Name == "LOGOUT") &&
+		len(cmd.Args) > 0:
+		return refuse(cmd.Tag + " BAD " + cmd.Name + " takes no arguments"), nil
+	case cmd.Name == "CAPABILITY":
+		return starttls.Reply{Lines: []string{"* CAPABILITY " + d.caps, cmd.Tag + " OK CAPABILITY completed"}}, nil
+	case cmd.Name == "NOOP":
+		return starttls.Reply{Lines: []string{cmd.Tag + " OK NOOP completed"}}, nil
+	case cmd.Name == "LOGOUT":
+		// RFC 9051, Section 6.1.3: BYE, then the tagged OK.
+		return starttls.Reply{Lines: []string{"* BYE " + d.host + " logging out", cmd.Tag + " OK LOGOUT completed"}, Close: starttls.ErrQuit}, nil
+	case cmd.Name == "LOGIN" || cmd.Name == "AUTHENTICATE":
+		return refuse(cmd.Tag + " NO " + TextPrivacyRequired), nil
 	}
+	return refuse(cmd.Tag + " BAD " + TextTLSRequired), nil
+}
+
+func refuse(line string) starttls.Reply {
+	return starttls.Reply{Lines: []string{line}, Refused: true}
 }
