@@ -92,7 +92,11 @@ func (e *CommandError) Unwrap() error { return e.Err }
 //
 // A malformed command, a refused synchronizing literal or one over the
 // bound is a *CommandError; a line over c's bound is a *CommandError with
-// Close set. I/O errors (io.EOF, a deadline) are returned as they are; a
+// Close set. An HTTP request line ([starttls.IsHTTPRequest]) is not a
+// command but a browser made to talk to an IMAP port (the ALPACA
+// cross-protocol attacks): it is an error matching starttls.ErrProtocol,
+// not a *CommandError, and the caller closes the connection without a
+// reply. I/O errors (io.EOF, a deadline) are returned as they are; a
 // literal cut short is io.ErrUnexpectedEOF.
 func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 	line, err := c.ReadLine()
@@ -101,6 +105,9 @@ func ReadCommand(c *starttls.Conn, opts *CommandOptions) (*Command, error) {
 			return nil, &CommandError{Close: true, Err: err}
 		}
 		return nil, err
+	}
+	if starttls.IsHTTPRequest(line) {
+		return nil, starttls.NewProtocolError("http request where a command belongs")
 	}
 	return readCommand(c, string(line), opts)
 }
