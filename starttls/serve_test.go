@@ -416,3 +416,64 @@ func TestIsHTTPRequest(t *testing.T) {
 		assert.Equal(t, want, starttls.IsHTTPRequest([]byte(line)), "%q", line)
 	}
 }
+
+// FuzzServe feeds arbitrary client input, in arbitrary chunks, to the
+// server loop with the toy dialogue and checks its invariants: it always
+// returns a *Error naming the protocol and closes the conn; every line it
+// writes before TLS is one of the dialogue's; no more than MaxErrors
+// refusals are written; nothing but TLS records follows the go-ahead; an
+// HTTP request as the first command gets nothing but the greeting.
+func FuzzServe(f *testing.F) {
+	for _, seed := range []string{
+		"NOOP\r\nSTARTTLS\r\n",
+		"STARTTLS\r\nNOOP\r\n",
+		"A\r\nB\r\nC\r\nD\r\nE\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"NOOP\r\nPOST /x HTTP/1.0\r\n",
+		"QUIT\r\nNOOP\r\n",
+		strings.Repeat("x", 100) + "\r\n",
+		"STARTTLS\r\n\x16\x03\x01\x00\x05hello",
+		"\x00\xff\r\n\n\r",
+		"",
+	} {
+		f.Add([]byte(seed), uint8(0))
+		f.Add([]byte(seed), uint8(1))
+	}
+	pki := scripttest.NewPKI(f)
+	tlsConfig := pki.Server()
+	allowed := map[string]bool{"OK toy ready": true, "OK": true, "BYE": true, "OK QUIT": true, "NO tls first": true,
+		"BYE line too long": true, "BYE idle": true, "BYE too many errors": true, "NO pipelining": true}
+	const maxErrors = 3
+	f.Fuzz(func(t *testing.T, input []byte, chunk uint8) {
+		conn := newFakeConn(string(input), int(chunk))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tc, err := starttls.Serve(ctx, conn, toyDialogue{}, &starttls.ServerOptions{
+			TLSConfig: tlsConfig, MaxErrors: maxErrors, Conn: &starttls.Options{MaxLineLength: 32}})
+		require.Error(t, err, "no TLS client in fuzz input")
+		require.Nil(t, tc)
+		var e *starttls.Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, "toy", e.Protocol)
+		require.True(t, conn.isClosed(), "closed on error")
+		out, _ := conn.written()
+		plain, afterGoAhead, goAhead := strings.Cut(out, "OK begin TLS\r\n")
+		if goAhead && afterGoAhead != "" {
+			require.Contains(t, []byte{21, 22}, afterGoAhead[0], "after the go-ahead, only TLS records: %q", afterGoAhead)
+		}
+		lines := strings.Split(strings.TrimSuffix(plain, "\r\n"), "\r\n")
+		require.Equal(t, "OK toy ready", lines[0])
+		refusals := 0
+		for _, l := range lines {
+			require.True(t, allowed[l], "line %q of %q", l, plain)
+			if l == "NO tls first" {
+				refusals++
+			}
+		}
+		require.LessOrEqual(t, refusals, maxErrors)
+		if first, _, _ := strings.Cut(string(input), "\n"); starttls.IsHTTPRequest([]byte(strings.TrimSuffix(first, "\r"))) {
+			require.Equal(t, "OK toy ready\r\n", out, "no reply to an HTTP request")
+			require.ErrorIs(t, err, starttls.ErrProtocol)
+		}
+	})
+}
