@@ -47,6 +47,13 @@ func (toyDialogue) Farewell(reason starttls.CloseReason) []string {
 	return []string{"BYE too many errors"}
 }
 
+// toyClient plays script as the client of a toy front over loopback TCP.
+func toyClient(t *testing.T, pki *scripttest.PKI, script string) (net.Conn, *scripttest.Peer) {
+	return scripttest.TCP(t, script, &scripttest.Options{
+		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
+	})
+}
+
 func toyServe(ctx context.Context, conn net.Conn, opts *starttls.ServerOptions) (*starttls.Conn, error) {
 	return starttls.Serve(ctx, conn, toyDialogue{}, opts)
 }
@@ -130,6 +137,35 @@ func TestServe(t *testing.T) {
 			step:   starttls.StepHandshake,
 		},
 		{
+			name:   "pre-tls bound",
+			script: "S: OK toy ready\nC: NOOP\nS: OK\n!sleep 100ms\nC: NOOP\nS: OK\n!sleep 100ms\nC: NOOP\nS: OK\nS: BYE idle\n!eof\n",
+			opts:   starttls.ServerOptions{IdleTimeout: 2 * time.Second, PreTLSTimeout: 350 * time.Millisecond},
+			want:   []error{os.ErrDeadlineExceeded},
+			step:   starttls.StepCommand,
+			text:   "pre-tls phase over 350ms",
+		},
+		{
+			name:   "http request",
+			script: "S: OK toy ready\nC: POST /x HTTP/1.1\nC: Host: mx\n!eof\n",
+			want:   []error{starttls.ErrProtocol},
+			step:   starttls.StepCommand,
+			text:   "http request where a command belongs",
+		},
+		{
+			name:   "http request after a command",
+			script: "S: OK toy ready\nC: NOOP\nS: OK\nC: GET / HTTP/1.0\n!eof\n",
+			want:   []error{starttls.ErrProtocol},
+			step:   starttls.StepCommand,
+		},
+		{
+			name:   "refusals counted once each",
+			script: "S: OK toy ready\nC: A\nS: NO tls first\nC: NOOP\nS: OK\nC: B\nS: BYE too many errors\n!eof\n",
+			opts:   starttls.ServerOptions{MaxErrors: 1},
+			want:   []error{starttls.ErrProtocol},
+			step:   starttls.StepCommand,
+			text:   "more than 1 refused commands",
+		},
+		{
 			name:   "nil TLSConfig",
 			script: "!eof\n",
 			noTLS:  true,
@@ -140,9 +176,7 @@ func TestServe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw, peer := scripttest.TCP(t, tt.script, &scripttest.Options{
-				Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-			})
+			raw, peer := toyClient(t, pki, tt.script)
 			opts := tt.opts
 			if !tt.noTLS {
 				opts.TLSConfig = pki.Server()
@@ -221,65 +255,6 @@ func TestServeCancel(t *testing.T) {
 	assert.ErrorIs(t, err, io.EOF)
 }
 
-// TestServeBounds: the bounds that hold whatever the client does: the
-// pre-TLS bound against a client that keeps the session alive within the
-// idle bound, the idle bound against a trickled line, an HTTP request line
-// closed without a reply, a line that is never ended.
-func TestServeBounds(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	tests := []struct {
-		name   string
-		script string
-		opts   starttls.ServerOptions
-		want   []error
-		text   string
-	}{
-		{
-			name:   "pre-tls bound",
-			script: "S: OK toy ready\nC: NOOP\nS: OK\n!sleep 100ms\nC: NOOP\nS: OK\n!sleep 100ms\nC: NOOP\nS: OK\nS: BYE idle\n!eof\n",
-			opts:   starttls.ServerOptions{IdleTimeout: 2 * time.Second, PreTLSTimeout: 350 * time.Millisecond},
-			want:   []error{os.ErrDeadlineExceeded},
-			text:   "pre-tls phase over 350ms",
-		},
-		{
-			name:   "http request",
-			script: "S: OK toy ready\nC: POST /x HTTP/1.1\nC: Host: mx\n!eof\n",
-			want:   []error{starttls.ErrProtocol},
-			text:   "http request where a command belongs",
-		},
-		{
-			name:   "http request after a command",
-			script: "S: OK toy ready\nC: NOOP\nS: OK\nC: GET / HTTP/1.0\n!eof\n",
-			want:   []error{starttls.ErrProtocol},
-		},
-		{
-			name:   "refusals counted once each",
-			script: "S: OK toy ready\nC: A\nS: NO tls first\nC: NOOP\nS: OK\nC: B\nS: BYE too many errors\n!eof\n",
-			opts:   starttls.ServerOptions{MaxErrors: 1},
-			want:   []error{starttls.ErrProtocol},
-			text:   "more than 1 refused commands",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			raw, peer := scripttest.TCP(t, tt.script, &scripttest.Options{
-				Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-			})
-			opts := tt.opts
-			opts.TLSConfig = pki.Server()
-			tc, err := toyServe(background(t, 5*time.Second), raw, &opts)
-			require.Error(t, err)
-			assert.Nil(t, tc)
-			for _, w := range tt.want {
-				assert.ErrorIs(t, err, w)
-			}
-			assert.Contains(t, err.Error(), tt.text)
-			assertClosed(t, raw)
-			require.NoError(t, peer.Wait())
-		})
-	}
-}
-
 // TestServeLongLineWithoutEnd: 1 MiB without a line end is cut at the
 // bound, with the farewell, and never buffered whole.
 func TestServeLongLineWithoutEnd(t *testing.T) {
@@ -343,9 +318,7 @@ func TestServeRedactor(t *testing.T) {
 				connOpts = tt.opts
 			}
 			connOpts.Transcript = &transcript
-			raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: SECRET hunter2\nS: NO tls first\nC: QUIT\nS: BYE\nS: OK QUIT\n!eof\n", &scripttest.Options{
-				Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-			})
+			raw, peer := toyClient(t, pki, "S: OK toy ready\nC: SECRET hunter2\nS: NO tls first\nC: QUIT\nS: BYE\nS: OK QUIT\n!eof\n")
 			_, err := starttls.Serve(background(t, 5*time.Second), raw, redactingDialogue{}, &starttls.ServerOptions{TLSConfig: pki.Server(), Conn: connOpts})
 			require.ErrorIs(t, err, starttls.ErrQuit)
 			require.NoError(t, peer.Wait())
@@ -360,9 +333,7 @@ func TestServeRedactor(t *testing.T) {
 // the greeting.
 func TestServeDoneContext(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, "!eof\n", &scripttest.Options{
-		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-	})
+	raw, peer := toyClient(t, pki, "!eof\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server()})
@@ -378,9 +349,7 @@ func (unsafeGreeting) Greeting() []string { return []string{"OK fine", "OK x\r\n
 
 func TestServeUnsafeLines(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, "!eof\n", &scripttest.Options{
-		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-	})
+	raw, peer := toyClient(t, pki, "!eof\n")
 	_, err := starttls.Serve(background(t, 5*time.Second), raw, unsafeGreeting{}, &starttls.ServerOptions{TLSConfig: pki.Server()})
 	require.ErrorIs(t, err, starttls.ErrUnsafeArgument)
 	require.NoError(t, peer.Wait(), "no line of the greeting written")

@@ -63,9 +63,7 @@ func TestServeUpgradeCancelInHandshake(t *testing.T) {
 // timeout bounds the handshake, and the error says so.
 func TestServeUpgradeCtxDeadline(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!hold\n", &scripttest.Options{
-		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-	})
+	raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!hold\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -85,9 +83,7 @@ func TestServeUpgradeCtxDeadline(t *testing.T) {
 // deadline left and cancelling ctx no longer touches it.
 func TestServeUpgradeReleases(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!tls\n!sleep 300ms\nC: CAPS\n", &scripttest.Options{
-		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-	})
+	raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!tls\n!sleep 300ms\nC: CAPS\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tc, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: 100 * time.Millisecond})
@@ -123,9 +119,7 @@ func (d cancelling) Command(ctx context.Context, c *starttls.Conn, line []byte) 
 func TestServeUpgradeCtxDone(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	for i := range 20 {
-		raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\n!eof\n", &scripttest.Options{
-			Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-		})
+		raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\n!eof\n")
 		ctx, cancel := context.WithCancel(context.Background())
 		start := time.Now()
 		tc, err := starttls.Serve(ctx, raw, cancelling{cancel: cancel}, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
