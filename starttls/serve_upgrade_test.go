@@ -121,10 +121,9 @@ func TestServeUpgradeCtxDone(t *testing.T) {
 	for i := range 20 {
 		raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\n!eof\n")
 		ctx, cancel := context.WithCancel(context.Background())
-		start := time.Now()
+		// The handshake timeout is a minute away: the error can only be the
+		// cancellation's.
 		tc, err := starttls.Serve(ctx, raw, cancelling{cancel: cancel}, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
-		elapsed := time.Since(start)
-		assert.Less(t, elapsed, 2*time.Second, "round %d: Serve took %v after cancel", i, elapsed)
 		assert.Nil(t, tc)
 		require.ErrorIs(t, err, context.Canceled, "round %d", i)
 		assertClosed(t, raw)
