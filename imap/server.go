@@ -172,7 +172,9 @@ func (s *Server) Protocol() string { return "imap" }
 //   - LOGIN and AUTHENTICATE get NO [TextPrivacyRequired], every other
 //     command BAD [TextTLSRequired]; a synchronizing literal is never
 //     invited, a non-synchronizing one is read (bounded) and dropped, as
-//     [ReadCommand] reads them; every NO and BAD counts against
+//     [ReadCommand] reads them (a literal inside a parenthesised list is
+//     refused with BAD, and closes the connection when non-synchronizing,
+//     since the client sends it anyway); every NO and BAD counts against
 //     Options.MaxErrors, and the first one over gets "* BYE" instead and
 //     the connection is closed (ErrProtocol);
 //   - a line over the bound, or a non-synchronizing literal over 4096
