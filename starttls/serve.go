@@ -114,7 +114,7 @@ func Serve(ctx context.Context, conn net.Conn, d ServerDialogue, opts *ServerOpt
 	if opts == nil {
 		opts = &ServerOptions{}
 	}
-	s := &serverLoop{ctx: ctx, raw: conn, d: d, opts: opts, protocol: d.Protocol()}
+	s := &serverLoop{ctx: ctx, d: d, opts: opts, protocol: d.Protocol()}
 	if opts.TLSConfig == nil {
 		conn.Close()
 		return nil, &Error{Protocol: s.protocol, Step: StepConfig, Kind: ErrConfig, Err: errors.New("nil TLSConfig")}
@@ -142,7 +142,6 @@ func Serve(ctx context.Context, conn net.Conn, d ServerDialogue, opts *ServerOpt
 // serverLoop is one run of [Serve].
 type serverLoop struct {
 	ctx       context.Context
-	raw       net.Conn
 	c         *Conn
 	d         ServerDialogue
 	opts      *ServerOptions

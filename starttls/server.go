@@ -140,13 +140,6 @@ func ServerUpgrade(ctx context.Context, c *Conn, sw *ServerSwitch) (tc *Conn, er
 	return serverSwitch(ctx, time.Time{}, c, sw)
 }
 
-func switchProtocol(sw *ServerSwitch) string {
-	if sw == nil {
-		return ""
-	}
-	return sw.Protocol
-}
-
 // serverSwitch is the body of [ServerUpgrade], run while a watch applies
 // ctx to c's conn; the caller releases the watch and closes the conn on
 // error. limit, when not zero, is a deadline sooner than ctx's that the
@@ -154,7 +147,11 @@ func switchProtocol(sw *ServerSwitch) string {
 // it as ctx's own deadline (see stepErrorLimit).
 func serverSwitch(ctx context.Context, limit time.Time, c *Conn, sw *ServerSwitch) (*Conn, error) {
 	if sw == nil || sw.TLSConfig == nil {
-		return nil, &Error{Protocol: switchProtocol(sw), Step: StepConfig, Kind: ErrConfig, Err: errors.New("nil TLSConfig")}
+		protocol := ""
+		if sw != nil {
+			protocol = sw.Protocol
+		}
+		return nil, &Error{Protocol: protocol, Step: StepConfig, Kind: ErrConfig, Err: errors.New("nil TLSConfig")}
 	}
 	if n := c.Buffered(); n > 0 {
 		if sw.Refusal != "" {
