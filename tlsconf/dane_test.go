@@ -68,13 +68,6 @@ func tcpPair(t testing.TB) (client, server net.Conn) {
 	return client, server
 }
 
-// pki is a root, an intermediate signed by it, and leaves.
-type pki struct {
-	root, inter         *x509.Certificate
-	rootKey, interKey   *ecdsa.PrivateKey
-	leafDER, leafKeyDER []byte
-}
-
 func newCert(t *testing.T, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -325,6 +318,7 @@ func TestDANEResumption(t *testing.T) {
 	state, res, err := dial(good)
 	require.NoError(t, err)
 	assert.False(t, state.DidResume)
+	assert.True(t, res.Checked())
 	require.NotEmpty(t, shared.puts, "a ticket was stored")
 
 	state, res, err = dial(good)

@@ -230,6 +230,7 @@ func TestRedact(t *testing.T) {
 	script := good + "C: AUTHENTICATE \"PLAIN\" \"AGFsaWNlAGh1bnRlcjI=\"\n" + srv(`OK "Logged in."`)
 	transcript := clienttest.RunOne(t, client, clienttest.Case{Script: script, After: after,
 		Check: func(t *testing.T, res *starttls.Result, err error) {
+			require.NoError(t, err)
 			require.NoError(t, res.Conn.WriteLine(`AUTHENTICATE "PLAIN" "AGFsaWNlAGh1bnRlcjI="`))
 			_, err = res.Conn.ReadLine()
 			require.NoError(t, err)
