@@ -76,6 +76,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // run is the whole program: it parses args, probes, writes the report on
 // stdout and diagnostics on stderr, and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if mxRequested(args) {
+		if _, _, _, ok, _ := targetsFlags(args); ok {
+			fmt.Fprintln(stderr, "tlsprobe: -mx and -targets are separate modes: give one")
+			return exitUsage
+		}
+		return runMX(ctx, args, stdout, stderr) // the MTA policy mode, mx.go
+	}
 	if file, jobs, rest, ok, err := targetsFlags(args); ok || err != nil { // targets.go
 		if err != nil {
 			fmt.Fprintf(stderr, "tlsprobe: %v\n", err)
@@ -121,7 +128,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]")
 		fs.PrintDefaults()
 	}
-	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3 (default: from the port)")
+	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3|postgres|ldap|xmpp (default: from the port)")
 	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995)")
 	policyName := fs.String("policy", "required", "required|always|opportunistic: what to do when STARTTLS is missing")
 	caFile := fs.String("cafile", "", "trust only the PEM roots in `FILE` (default: system roots)")
@@ -186,6 +193,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		}
 		p.serverName = ascii
 	}
+	setServerName(p.upgrader, p.serverName) // protocols_bin.go
 	var roots *x509.CertPool
 	if *caFile != "" {
 		if roots, err = tlsconf.LoadRoots(*caFile); err != nil {
@@ -344,7 +352,7 @@ func (p *probe) report(res *starttls.Result, err error) *report {
 	greetingRead := res.Greeting != "" || err == nil ||
 		!(step == starttls.StepConnect || step == starttls.StepGreeting ||
 			(p.mode == starttls.Implicit && step == starttls.StepHandshake))
-	if greetingRead {
+	if greetingRead && !greetless(p.protocol) {
 		g := res.Greeting
 		rep.Greeting = &g
 	}
