@@ -1,5 +1,6 @@
-// Command tlsprobe connects to a mail server, starts TLS the way a careful
-// client does (STARTTLS with the tlsup policies, or implicit TLS), and
+// Command tlsprobe connects to a mail server (or a ManageSieve, NNTP, FTP,
+// PostgreSQL, LDAP or XMPP server), starts TLS the way a careful client
+// does (STARTTLS with the tlsup policies, or implicit TLS), and
 // reports what it saw: the greeting, the capabilities before and after TLS,
 // the TLS version, cipher suite and certificate chain, the first failure
 // with its kind and step, and warnings an operator wants first.
@@ -15,31 +16,40 @@
 //
 //	tlsprobe [flags] host[:port]
 //	tlsprobe -targets FILE [-j N] [flags]
+//	tlsprobe -mx DOMAIN [-resolver HOST:PORT] [-port N] [-sts-port N] [-cafile FILE] [-timeout DUR] [-json]
 //
 // Flags:
 //
-//	-protocol smtp|lmtp|imap|pop3   default from the port: 25, 465, 587 smtp;
+//	-protocol smtp|lmtp|imap|pop3|sieve|nntp|ftp|postgres|ldap|xmpp
+//	                                default from the port: 25, 465, 587 smtp;
 //	                                24 lmtp; 143, 993 imap; 110, 995 pop3;
-//	                                otherwise required
-//	-mode auto|starttls|implicit    auto (default): implicit on 465, 993, 995
+//	                                4190 sieve; 119, 563 nntp; 21, 990 ftp;
+//	                                5432 postgres; 389, 636 ldap; 5222, 5223
+//	                                xmpp; otherwise required
+//	-mode auto|starttls|implicit    auto (default): implicit on 465, 993,
+//	                                995, 563, 990, 636, 5223
 //	-policy required|always|opportunistic   default required
 //	-cafile FILE       trust only the PEM roots in FILE (default: system roots)
 //	-servername NAME   name verified and sent as SNI (default: the host)
 //	-insecure          skip verification (warning on stderr; outcome reported)
 //	-timeout DUR       bound on the whole exchange, per target (default 30s)
-//	-ehlo NAME         name sent with EHLO/LHLO (default localhost)
+//	-ehlo NAME         name sent with EHLO/LHLO (default localhost); other
+//	                   protocols ignore it (XMPP's stream 'to' is the
+//	                   -servername, or the host)
 //	-json              JSON on stdout
 //	-transcript        the dialogue on stderr, C: / S: lines, "-- TLS --"
 //	                   before the discovery inside TLS
 //	-targets FILE      one [protocol://]host[:port] a line (blank lines and
 //	                   # comments skipped); the scheme sets -protocol for
-//	                   its line, and imaps://, smtps://, pop3s:// also
-//	                   -mode implicit
+//	                   its line (every protocol name is a scheme), and
+//	                   imaps://, smtps://, pop3s:// (and nntps://,
+//	                   ftps://, ldaps://) also -mode implicit
 //	-j N               targets probed at once with -targets (default 8)
 //
 // A host without a port gets the protocol's STARTTLS port (25, 24, 143,
-// 110), or its implicit port (465, 993, 995) with -mode implicit; without
-// -protocol either, it is a usage error.
+// 110, 4190, 119, 21, 5432, 389, 5222), or its implicit port (465, 993,
+// 995, 563, 990, 636, 5223) with -mode implicit; without -protocol either,
+// it is a usage error.
 //
 // Exit status: 0 TLS established (verified unless -insecure), for every
 // target; 1 no TLS for some target: refused, not offered, injected data,
@@ -55,26 +65,38 @@
 //	tls                 true once a verified handshake completed, even if
 //	                    the discovery after it failed (exit 1 then)
 //	greeting            the first greeting line's text, escaped
+//	                    (ManageSieve: the IMPLEMENTATION string; FTP and
+//	                    NNTP: the text after the code; XMPP: the stream's
+//	                    from; PostgreSQL and LDAP: null)
 //	capabilities_before the entries before TLS as sent (SMTP EHLO keyword
-//	                    lines, IMAP atoms, POP3 CAPA lines); null in
-//	                    implicit mode
+//	                    lines, IMAP atoms, POP3 CAPA lines, ManageSieve
+//	                    names with their values, NNTP CAPABILITIES lines,
+//	                    FTP FEAT lines, XMPP feature names; [] for
+//	                    PostgreSQL and LDAP); null in implicit mode
 //	capabilities_after  discovered again inside TLS, never carried over
 //	tls_version, cipher_suite, server_name, verified
 //	peer_certificates   [{subject, issuer, dns_names, not_after}]
 //	error               {kind, message}, kind one of not-offered, refused,
 //	                    injected-data, preauth, greeting-rejected, protocol,
 //	                    too-large, handshake, certificate, timeout, closed,
-//	                    dial
+//	                    dial (and lookup, with -mx only)
 //	elapsed_ms
 //	starttls_offered    true or false when discovery ran before TLS, null
-//	                    otherwise
+//	                    otherwise; for PostgreSQL and LDAP, which
+//	                    advertise nothing, whether the server agreed to
+//	                    the upgrade request (PostgreSQL's N is false)
 //	step                where it failed: connect, greeting, discover,
 //	                    starttls, handshake, rediscover; null on success
 //	warnings            a list, empty when none: plaintext-auth-offered
-//	                    (AUTH, SASL or USER before TLS),
+//	                    (a password mechanism before TLS, in each
+//	                    protocol's terms: SMTP AUTH, IMAP AUTH=, POP3
+//	                    SASL or USER, ManageSieve SASL with mechanisms,
+//	                    NNTP AUTHINFO or SASL, XMPP mechanisms),
 //	                    certificate-expires-soon (within 14 days),
 //	                    no-forward-secrecy (TLS 1.2 without ECDHE/DHE),
-//	                    starttls-after-tls (advertised again inside TLS)
+//	                    starttls-after-tls (advertised again inside TLS;
+//	                    not for FTP, whose FEAT lists AUTH TLS inside TLS
+//	                    by design)
 //
 // Decisions: bytes injected after the go-ahead fail with injected-data,
 // never discarded. Under required an unadvertised STARTTLS is not sent
@@ -86,4 +108,27 @@
 // POP3 -ERR greeting is greeting-rejected; a STARTTLS reply that is
 // neither go-ahead nor refusal is protocol; a line over 4096 bytes, a
 // response over 1000 lines or an IMAP literal over 64 KiB is too-large.
+// A PostgreSQL N is not-offered (exit 1 under required, 3 under
+// opportunistic).
+//
+// # MTA policy
+//
+// With -mx DOMAIN the probe evaluates the MTA policy of DOMAIN's MX hosts
+// instead of one target (mx.go): every lookup goes to -resolver (default:
+// the first nameserver of /etc/resolv.conf) and asks for AD; DANE (TLSA at
+// _25._tcp.MX) applies only when the MX, address and TLSA answers are all
+// authenticated; otherwise MTA-STS (policy fetched on -sts-port, default
+// 443), otherwise no policy. Each MX is upgraded on port 25 (or -port)
+// under the policy, and one verdict per MX is printed; with -json, JSON
+// Lines, one object per MX with the keys above (the operator facts
+// included) plus mx, policy_type (tlsa, sts, no-policy-found),
+// policy_mode (enforce, testing, none, dane), tlsrpt_result (null on
+// success, else an RFC 8460 result type) and tlsrpt_reason. A policy that
+// cannot be fetched or is invalid means delivery as if there were no
+// MTA-STS, the failure reported. Exit status: 0 every MX passed its
+// policy; 1 any failed; 2 usage; 4 a lookup could not be completed
+// (defer, never downgrade: one line per MX with error kind and step
+// lookup, mx null when the MX lookup itself failed); 4 wins over 1.
+// -timeout bounds each MX's evaluation and upgrade. -mx and -targets are
+// separate modes: both at once is a usage error.
 package main

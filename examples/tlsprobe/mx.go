@@ -118,18 +118,15 @@ func parseMX(args []string, stderr io.Writer) (*mxProbe, error) {
 	return p, nil
 }
 
-// mxReport is one JSON line: the single-target keys plus the policy's.
+// mxReport is one JSON line: the single-target keys and the operator
+// facts (its step is "lookup" for a deferral), plus the policy's.
 type mxReport struct {
-	*report
+	*facts
 	MX           *string `json:"mx"`
 	PolicyType   string  `json:"policy_type"`
 	PolicyMode   string  `json:"policy_mode"`
 	TLSRPTResult *string `json:"tlsrpt_result"`
 	TLSRPTReason *string `json:"tlsrpt_reason"`
-	// Step is where it failed ("lookup" for a deferral), null on success.
-	// When the single-target report gains its own step key, this one
-	// goes.
-	Step *string `json:"step"`
 }
 
 // runMX is the whole -mx mode.
@@ -355,12 +352,13 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts 
 	if daneResult != nil && pol.BaseDomain != "" {
 		serverName = pol.BaseDomain // the TLSA base domain, after CNAMEs
 	}
-	base := (&probe{protocol: "smtp", address: net.JoinHostPort(host, strconv.Itoa(p.port)), mode: starttls.StartTLS,
-		policy: opts.Policy, serverName: serverName, outcome: outcome}).report(res, err)
+	pr := &probe{protocol: "smtp", address: net.JoinHostPort(host, strconv.Itoa(p.port)), mode: starttls.StartTLS,
+		policy: opts.Policy, serverName: serverName, outcome: outcome, upgrader: &smtp.Upgrader{LocalName: p.ehlo}}
+	base := pr.report(res, err)
 	if len(pol.Addrs) > 0 {
 		base.Address = net.JoinHostPort(pol.Addrs[0].String(), strconv.Itoa(p.port))
 	}
-	r.report = base
+	r.facts = pr.facts(base, res, err) // step, starttls_offered, warnings
 
 	switch {
 	case daneResult != nil:
@@ -369,11 +367,6 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts 
 	case outcome == nil && res.TLS:
 		v := true
 		r.Verified = &v
-	}
-	var e *starttls.Error
-	if errors.As(err, &e) {
-		step := string(e.Step)
-		r.Step = &step
 	}
 	if r.Error != nil && errors.Is(err, tlsconf.ErrDANEMismatch) {
 		// No TLSA record matched: a certificate failure, like PKIX's.
@@ -426,11 +419,11 @@ func (p *mxProbe) upgrade(ctx context.Context, addrs []netip.Addr, opts *smtp.Op
 }
 
 func (p *mxProbe) newReport(host string, start time.Time) *mxReport {
-	r := &mxReport{report: &report{
+	r := &mxReport{facts: &facts{report: &report{
 		Protocol: "smtp",
 		Mode:     starttls.StartTLS.String(),
 		Policy:   starttls.Required.String(),
-	}, PolicyType: string(tlsrpt.PolicyNotFound), PolicyMode: "none"}
+	}, Warnings: []string{}}, PolicyType: string(tlsrpt.PolicyNotFound), PolicyMode: "none"}
 	if host != "" {
 		r.MX = &host
 		r.Address = net.JoinHostPort(host, strconv.Itoa(p.port))
@@ -478,5 +471,5 @@ func (r *mxReport) writeText(w io.Writer) {
 		fmt.Fprintf(w, "%-13s DEFER (%s): %s\n", "result:", r.Error.Kind, printable(r.Error.Message))
 		return
 	}
-	r.report.writeText(w)
+	r.facts.writeText(w)
 }

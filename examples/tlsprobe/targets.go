@@ -79,17 +79,16 @@ func (p *probe) facts(rep *report, res *starttls.Result, err error) *facts {
 		return f
 	}
 	keyword := p.upgrader.Keyword()
-	if res.Before != nil {
-		var offered bool
-		if o, ok := p.upgrader.(starttls.OfferChecker); ok {
-			offered = o.Offered(res.Before)
-		} else {
-			offered = keyword != "" && res.Before.Has(keyword)
-		}
-		if keyword != "" || offered {
+	if res.Before != nil && p.mode != starttls.Implicit {
+		if keyword != "" {
+			offered := p.offered(res.Before)
+			f.StartTLSOffered = &offered
+		} else if offered, known := goAheadCame(res, err); known {
+			// Nothing is advertised (PostgreSQL, LDAP): the answer to
+			// the upgrade request is the offer.
 			f.StartTLSOffered = &offered
 		}
-		if authBeforeTLS(res.Before) {
+		if authBeforeTLS(p.protocol, res.Before) {
 			f.Warnings = append(f.Warnings, warnPlaintextAuth)
 		}
 	}
@@ -101,20 +100,78 @@ func (p *probe) facts(rep *report, res *starttls.Result, err error) *facts {
 			f.Warnings = append(f.Warnings, warnNoPFS)
 		}
 	}
-	if keyword != "" && res.After.Has(keyword) {
+	// FTP's FEAT lists the commands the server implements (RFC 2389),
+	// AUTH TLS inside TLS included (vsftpd does): no sign of a stale list.
+	if keyword != "" && p.protocol != "ftp" && res.After != nil && p.offered(res.After) {
 		f.Warnings = append(f.Warnings, warnStartTLSAgain)
 	}
 	return f
 }
 
+// offered reports whether caps advertise the upgrade, as the core decides
+// it: through the Upgrader's OfferChecker (FTP's "AUTH TLS"), or its
+// keyword.
+func (p *probe) offered(caps *starttls.Capabilities) bool {
+	if o, ok := p.upgrader.(starttls.OfferChecker); ok {
+		return o.Offered(caps)
+	}
+	return caps.Has(p.upgrader.Keyword())
+}
+
+// goAheadCame says, for a protocol that advertises nothing, whether the
+// server agreed to the upgrade request: true once it did (TLS, or a
+// handshake or later step failed), false when it declined
+// (starttls.ErrNotOffered, or the session went on in plaintext), unknown
+// when the exchange ended before its answer.
+func goAheadCame(res *starttls.Result, err error) (offered, known bool) {
+	var e *starttls.Error
+	switch {
+	case res.Plaintext || errors.Is(err, starttls.ErrNotOffered):
+		return false, true
+	case res.TLS:
+		return true, true
+	case errors.As(err, &e) && (e.Step == starttls.StepHandshake || e.Step == starttls.StepRediscover):
+		return true, true
+	}
+	return false, false
+}
+
 // authBeforeTLS reports whether capabilities seen before TLS offer to take
-// a password: SMTP AUTH, IMAP AUTH=, POP3 SASL or USER.
-func authBeforeTLS(caps *starttls.Capabilities) bool {
+// a password, in the protocol's own terms: SMTP and LMTP AUTH; IMAP AUTH=
+// atoms; POP3 SASL or USER; ManageSieve SASL with mechanisms (Dovecot
+// sends an empty one before TLS); NNTP AUTHINFO USER or SASL, or a SASL
+// line; XMPP SASL mechanisms. FTP's FEAT never lists USER/PASS (and its
+// AUTH is the upgrade itself); PostgreSQL and LDAP advertise nothing.
+func authBeforeTLS(protocol string, caps *starttls.Capabilities) bool {
 	for _, entry := range caps.List() {
-		keyword, _, _ := strings.Cut(entry, " ")
+		keyword, rest, _ := strings.Cut(entry, " ")
 		keyword = starttls.UpperASCII(keyword)
-		if keyword == "AUTH" || keyword == "SASL" || keyword == "USER" || strings.HasPrefix(keyword, "AUTH=") {
-			return true
+		hasArgs := strings.TrimSpace(rest) != ""
+		switch protocol {
+		case "smtp", "lmtp":
+			if keyword == "AUTH" || strings.HasPrefix(keyword, "AUTH=") {
+				return true
+			}
+		case "imap":
+			if strings.HasPrefix(keyword, "AUTH=") {
+				return true
+			}
+		case "pop3":
+			if keyword == "SASL" || keyword == "USER" {
+				return true
+			}
+		case "sieve":
+			if keyword == "SASL" && hasArgs {
+				return true
+			}
+		case "nntp":
+			if (keyword == "AUTHINFO" || keyword == "SASL") && hasArgs {
+				return true
+			}
+		case "xmpp":
+			if keyword == "MECHANISMS" && hasArgs {
+				return true
+			}
 		}
 	}
 	return false
@@ -196,7 +253,7 @@ type target struct {
 }
 
 // schemes maps a target's scheme to its protocol and whether it means
-// implicit TLS.
+// implicit TLS; a protocol's own name (sieve://, xmpp://) needs no entry.
 var schemes = map[string]struct {
 	protocol string
 	implicit bool
@@ -204,6 +261,11 @@ var schemes = map[string]struct {
 	"smtp": {"smtp", false}, "smtps": {"smtp", true},
 	"lmtp": {"lmtp", false}, "imap": {"imap", false}, "imaps": {"imap", true},
 	"pop3": {"pop3", false}, "pop3s": {"pop3", true},
+	// Beyond the contract's three, the registered and usual schemes of
+	// the other protocols' implicit ports, and libpq's URI scheme; every
+	// other protocol name is a scheme of its own.
+	"nntps": {"nntp", true}, "ftps": {"ftp", true}, "ldaps": {"ldap", true},
+	"postgresql": {"postgres", false},
 }
 
 // readTargets parses the file: each line becomes the args of a

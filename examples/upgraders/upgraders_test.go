@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/examples/upgraders"
+	"github.com/tlsup/tlsup/examples/xmpp"
 	"github.com/tlsup/tlsup/starttls"
 )
 
@@ -20,6 +21,12 @@ func TestNew(t *testing.T) {
 		{"lmtp", "lmtp", 0},
 		{"imap", "imap", 993},
 		{"pop3", "pop3", 995},
+		{"sieve", "sieve", 0},
+		{"nntp", "nntp", 563},
+		{"ftp", "ftp", 990},
+		{"postgres", "postgres", 0},
+		{"ldap", "ldap", 636},
+		{"XMPP", "xmpp", 5223},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,9 +41,14 @@ func TestNew(t *testing.T) {
 		})
 	}
 	for _, name := range upgraders.Names() {
-		_, err := upgraders.New(name, nil)
+		u, err := upgraders.New(name, nil)
 		require.NoError(t, err, "every listed name works")
+		assert.Equal(t, name, u.Protocol(), "the name is the Upgrader's own")
 	}
-	_, err := upgraders.New("gopher\x1b", nil)
+	u, err := upgraders.New("xmpp", &upgraders.Options{Domain: "example.test"})
+	require.NoError(t, err)
+	require.IsType(t, &xmpp.Upgrader{}, u)
+	assert.Equal(t, "example.test", u.(*xmpp.Upgrader).Domain, "Domain reaches the XMPP stream's 'to'")
+	_, err = upgraders.New("gopher\x1b", nil)
 	require.ErrorContains(t, err, `unknown protocol "gopher\\x1b"`)
 }
