@@ -240,9 +240,9 @@ func TestFrontFinish(t *testing.T) {
 		}
 		f.Finish(err)
 		cancel()
-		got, _ := conn.lastDeadline()
+		got, _ := conn.LastDeadline()
 		assert.True(t, got.IsZero(), "deadline %v after Finish", got)
-		assert.Equal(t, fail, conn.isClosed(), "closed after Finish(%v)", err)
+		assert.Equal(t, fail, conn.Closed(), "closed after Finish(%v)", err)
 		assert.Empty(t, waitForLeaks(5*time.Second))
 	}
 }
