@@ -1,0 +1,159 @@
+// Package clienttest is the conformance suite of the client side: the
+// behaviour the core owns (cancel, hang-up and silence at each step, the
+// deadline against a trickling peer, certificate faults, configuration
+// errors, modes, Dial, injection, the pre-cancelled context, redaction in
+// transcripts), tested once and run by every protocol package with its own
+// script fragments, as internal/servertest does for the server fronts.
+//
+// A protocol describes its dialogue in a [Protocol]; [Run] plays every case
+// against the protocol's Upgrade and Dial through scripttest peers. Each
+// protocol package keeps only the cases that are its own (its grammar, its
+// refusals, its stripping variants).
+//
+// Every wait is bounded; no helper calls t.Fatal off the test goroutine.
+package clienttest
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tlsup/tlsup/starttls"
+)
+
+// UpgradeFunc is a protocol package's Upgrade with cfg's fields mapped to
+// its options.
+type UpgradeFunc func(ctx context.Context, conn net.Conn, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error)
+
+// DialFunc is a protocol package's Dial with cfg's fields mapped to its
+// options.
+type DialFunc func(ctx context.Context, network, addr string, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error)
+
+// Protocol is what the suite knows of one protocol: its entry points and
+// the fragments of a well-behaved server's dialogue, in scripttest syntax
+// with the server as the peer ("S:" lines sent, "C:" lines expected).
+// Fragments are joined in dialogue order; a placeholder ({t}) remembered in
+// one fragment may be used in a later line of the same fragment.
+type Protocol struct {
+	// Name is the protocol name in errors and results ("smtp").
+	Name string
+	// ImplicitPort is the port Mode Auto takes for implicit TLS; 0 for
+	// none.
+	ImplicitPort int
+	// Upgrade and Dial are the package's entry points.
+	Upgrade UpgradeFunc
+	Dial    DialFunc
+
+	// Greeting is the server's greeting; its first line is also used,
+	// raw, for the partial, trickled and oversized greetings.
+	Greeting string
+	// Ask is the client's capability request, one "C:" line, before TLS
+	// and inside it.
+	Ask string
+	// Offer answers Ask before TLS, advertising the upgrade.
+	Offer string
+	// StartTLS is the client's upgrade command, one "C:" line.
+	StartTLS string
+	// GoAhead is the server's go-ahead, without the "!tls" after it.
+	GoAhead string
+	// After answers Ask inside TLS; AfterList is what it parses to.
+	After     string
+	AfterList []string
+	// Forged is a line a man in the middle would inject behind the
+	// go-ahead (a forged capability line), as sent, without "S: ".
+	Forged string
+	// Auth is a line the client sends inside TLS that carries a secret;
+	// AuthReply the server's one-line answer to it; Secret the part that
+	// must never reach a transcript; AuthRecorded the line the transcript
+	// must hold instead, without "C: " (mechanism or verb shown).
+	Auth, AuthReply, Secret, AuthRecorded string
+}
+
+// Run runs every case of the suite against p, each as a subtest.
+func Run(t *testing.T, p Protocol) {
+	t.Helper()
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, Protocol)
+	}{
+		{"Success", Success},
+		{"Trickle", Trickle},
+		{"HangUp", HangUp},
+		{"Silence", Silence},
+		{"Cancel", Cancel},
+		{"PreCancelled", PreCancelled},
+		{"Deadline", Deadline},
+		{"TooLarge", TooLarge},
+		{"Config", Config},
+		{"CertificateFaults", CertificateFaults},
+		{"Modes", Modes},
+		{"Dial", Dial},
+		{"BufferedInjection", BufferedInjection},
+		{"LateInjection", LateInjection},
+		{"SessionAndRedaction", SessionAndRedaction},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, p) })
+	}
+}
+
+// step is a point of the dialogue at which the client waits for the
+// server.
+type step struct {
+	name string
+	step starttls.Step
+	// script brings the client to the wait: it has just sent its command
+	// (or, for the greeting, nothing).
+	script string
+	// clientLines is how many lines the client has written by then.
+	clientLines int
+	tls         bool // inside TLS
+}
+
+// steps returns the waits of a STARTTLS upgrade, in order. The handshake
+// wait comes after the go-ahead; the peer's "!tls" is the caller's to add.
+func (p Protocol) steps() []step {
+	return []step{
+		{"greeting", starttls.StepGreeting, "", 0, false},
+		{"discover", starttls.StepDiscover, p.Greeting + p.Ask, 1, false},
+		{"starttls", starttls.StepStartTLS, p.toStartTLS(), 2, false},
+		{"handshake", starttls.StepHandshake, p.toGoAhead(), 2, false},
+		{"rediscover", starttls.StepRediscover, p.toGoAhead() + "\n!tls\n" + p.Ask, 3, true},
+	}
+}
+
+// toStartTLS is the dialogue up to the upgrade command.
+func (p Protocol) toStartTLS() string {
+	return join(p.Greeting, p.Ask, p.Offer, p.StartTLS)
+}
+
+// toGoAhead is the dialogue up to the go-ahead.
+func (p Protocol) toGoAhead() string {
+	return join(p.toStartTLS(), p.GoAhead)
+}
+
+// full is a whole successful STARTTLS dialogue.
+func (p Protocol) full() string {
+	return join(p.toGoAhead(), "!tls", p.Ask, p.After)
+}
+
+// greetingText is the first greeting line's text, as sent.
+func (p Protocol) greetingText() string {
+	for _, line := range strings.Split(p.Greeting, "\n") {
+		if text, ok := strings.CutPrefix(strings.TrimSpace(line), "S: "); ok {
+			return text
+		}
+	}
+	return ""
+}
+
+// raw is a script line that sends s as it is, no line end added.
+func raw(s string) string {
+	return "S: " + strconv.Quote(s)
+}
+
+func join(parts ...string) string {
+	return strings.Join(parts, "\n") + "\n"
+}
