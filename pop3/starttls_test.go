@@ -65,10 +65,6 @@ type clientCase struct {
 	opts pop3.Options
 	// serverTLS, when set, replaces the peer's certificate config.
 	serverTLS func(pki *scripttest.PKI) *tls.Config
-	// clientTLS, when set, replaces the client's TLS config.
-	clientTLS func(pki *scripttest.PKI) *tls.Config
-	// timeout bounds the upgrade; zero means 5 s.
-	timeout time.Duration
 	// tcp runs the peer over loopback TCP instead of net.Pipe.
 	tcp bool
 	// peerFails: the script is expected to fail on the peer side (a
@@ -100,16 +96,10 @@ func runClientCase(t *testing.T, tt clientCase) {
 		conn, peer = scripttest.Pipe(t, tt.script, peerOpts)
 	}
 	opts := tt.opts
-	if tt.clientTLS != nil {
-		opts.TLSConfig = tt.clientTLS(pki)
-	} else if opts.TLSConfig == nil {
+	if opts.TLSConfig == nil {
 		opts.TLSConfig = pki.Client(scripttest.TestName)
 	}
-	timeout := tt.timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tc, res, err := pop3.Upgrade(ctx, conn, &opts)
 	require.NotNil(t, res, "the result is returned even on error")
