@@ -825,9 +825,8 @@ func TestBounds(t *testing.T) {
 // conformance suite.)
 func TestHangUpAndSilenceInLiteral(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	var cases []failCase
-	cases = append(cases,
-		failCase{
+	runFailCases(t, pki, []failCase{
+		{
 			name: "hang-up inside a literal",
 			script: greeting + `
 				C: {t} CAPABILITY
@@ -836,7 +835,7 @@ func TestHangUpAndSilenceInLiteral(t *testing.T) {
 				!close`,
 			want: []error{io.ErrUnexpectedEOF}, kind: "closed",
 		},
-		failCase{
+		{
 			name: "silence inside a literal",
 			script: greeting + `
 				C: {t} CAPABILITY
@@ -846,8 +845,7 @@ func TestHangUpAndSilenceInLiteral(t *testing.T) {
 			timeout: 300 * time.Millisecond,
 			want:    []error{context.DeadlineExceeded}, kind: "timeout",
 		},
-	)
-	runFailCases(t, pki, cases)
+	})
 }
 
 // portConn reports a chosen remote address, to exercise Mode Auto.
