@@ -476,4 +476,3 @@ type onPort struct {
 func (c onPort) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: c.port}
 }
-
