@@ -1,12 +1,10 @@
 package starttls_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,24 +73,8 @@ func newFakeConn(in string, chunk int) *scripttest.FakeConn {
 	return c
 }
 
-// syncBuffer is a bytes.Buffer safe for a transcript written from another
-// goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a transcript safe for writes from another goroutine.
+type syncBuffer = scripttest.SyncBuffer
 
 // hasControl reports whether s holds a byte below 0x20 or DEL.
 func hasControl(s string) bool {

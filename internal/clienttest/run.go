@@ -1,7 +1,6 @@
 package clienttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -59,7 +58,7 @@ type outcome struct {
 	err        error
 	peer       *scripttest.Peer
 	conn       net.Conn // the client's conn, as given to Upgrade
-	transcript *syncBuffer
+	transcript *scripttest.SyncBuffer
 }
 
 // upgrade runs p.Upgrade against script as s says, closing the returned
@@ -74,7 +73,7 @@ func (p Protocol) upgrade(t *testing.T, pki *scripttest.PKI, script string, s se
 	if cfg.TLSConfig == nil && !s.noTLSConfig {
 		cfg.TLSConfig = pki.Client(scripttest.TestName)
 	}
-	transcript := &syncBuffer{}
+	transcript := &scripttest.SyncBuffer{}
 	var opts starttls.Options
 	if cfg.Conn != nil {
 		opts = *cfg.Conn
@@ -194,25 +193,6 @@ type portConn struct {
 
 func (c portConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: c.port}
-}
-
-// syncBuffer is a transcript safe for writes from the upgrade's goroutine
-// and reads from the test's.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // cancelAfter is a transcript that cancels a context once the client has
