@@ -21,8 +21,10 @@ func options(cfg *starttls.Config) *imap.Options {
 
 // conformance is IMAP's dialogue for the client conformance suite.
 var conformance = clienttest.Protocol{
-	Name:         "imap",
-	ImplicitPort: 993,
+	Name:            "imap",
+	ImplicitPort:    993,
+	ImplicitService: "imaps",
+	Service:         "imap2",
 	Upgrade: func(ctx context.Context, conn net.Conn, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error) {
 		return imap.Upgrade(ctx, conn, options(cfg))
 	},

@@ -21,8 +21,10 @@ func options(cfg *starttls.Config) *pop3.Options {
 
 // conformance is POP3's dialogue for the client conformance suite.
 var conformance = clienttest.Protocol{
-	Name:         "pop3",
-	ImplicitPort: 995,
+	Name:            "pop3",
+	ImplicitPort:    995,
+	ImplicitService: "pop3s",
+	Service:         "pop3",
 	Upgrade: func(ctx context.Context, conn net.Conn, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error) {
 		return pop3.Upgrade(ctx, conn, options(cfg))
 	},

@@ -21,8 +21,10 @@ func options(cfg *starttls.Config) *smtp.Options {
 
 // conformance is SMTP's dialogue for the client conformance suite.
 var conformance = clienttest.Protocol{
-	Name:         "smtp",
-	ImplicitPort: 465,
+	Name:            "smtp",
+	ImplicitPort:    465,
+	ImplicitService: "submissions",
+	Service:         "smtp",
 	Upgrade: func(ctx context.Context, conn net.Conn, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error) {
 		return smtp.Upgrade(ctx, conn, options(cfg))
 	},

@@ -343,6 +343,30 @@ func Dial(t *testing.T, p Protocol) {
 		require.NotNil(t, res)
 		assert.False(t, res.TLS)
 	})
+	t.Run("service-names", func(t *testing.T) {
+		// Mode Auto resolves a service name as the dial would. The
+		// context is done before the dial, so that no connection is
+		// attempted: only the resolution is under test.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		for _, tc := range []struct {
+			service string
+			want    starttls.Mode
+		}{
+			{p.ImplicitService, starttls.Implicit},
+			{p.Service, starttls.StartTLS},
+			{"no-such-service", starttls.StartTLS},
+		} {
+			if tc.service == "" {
+				continue
+			}
+			_, res, err := p.Dial(ctx, "tcp", "127.0.0.1:"+tc.service, &starttls.Config{TLSConfig: pki.Client(scripttest.TestName)})
+			var e *starttls.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, starttls.StepConnect, e.Step)
+			assert.Equal(t, tc.want, res.Mode, "127.0.0.1:%s", tc.service)
+		}
+	})
 	t.Run("bad-address", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

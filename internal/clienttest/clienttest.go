@@ -41,8 +41,11 @@ type Protocol struct {
 	// Name is the protocol name in errors and results ("smtp").
 	Name string
 	// ImplicitPort is the port Mode Auto takes for implicit TLS; 0 for
-	// none.
-	ImplicitPort int
+	// none. ImplicitService is its service name ("submissions"), and
+	// Service the name of the protocol's STARTTLS port ("smtp"), both in
+	// Go's own service table so that they resolve on any machine.
+	ImplicitPort             int
+	ImplicitService, Service string
 	// Upgrade and Dial are the package's entry points.
 	Upgrade UpgradeFunc
 	Dial    DialFunc
