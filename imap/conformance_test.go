@@ -43,12 +43,12 @@ var conformance = clienttest.Protocol{
 		S: * CAPABILITY IMAP4rev2 IMAP4rev1 AUTH=PLAIN AUTH=SCRAM-SHA-256
 		S: {t} OK CAPABILITY completed
 	`,
-	AfterList:    []string{"IMAP4rev2", "IMAP4rev1", "AUTH=PLAIN", "AUTH=SCRAM-SHA-256"},
-	Forged:       "* CAPABILITY IMAP4rev1 AUTH=PLAIN",
-	Auth:         "a1 LOGIN alice hunter2",
-	AuthReply:    "a1 OK LOGIN completed",
-	Secret:       "hunter2",
-	AuthRecorded: "a1 LOGIN <redacted>",
+	AfterList: []string{"IMAP4rev2", "IMAP4rev1", "AUTH=PLAIN", "AUTH=SCRAM-SHA-256"},
+	Forged:    "* CAPABILITY IMAP4rev1 AUTH=PLAIN",
+	Auth: []clienttest.Credential{
+		{Line: "a1 LOGIN alice hunter2", Reply: "a1 NO [AUTHENTICATIONFAILED] try again", Secret: "hunter2", Recorded: "a1 LOGIN <redacted>"},
+		{Line: "a2 AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjI=", Reply: "a2 OK done", Secret: "AGFsaWNlAGh1bnRlcjI=", Recorded: "a2 AUTHENTICATE PLAIN <redacted>"},
+	},
 }
 
 func TestClientConformance(t *testing.T) { clienttest.Run(t, conformance) }

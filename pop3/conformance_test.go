@@ -50,12 +50,14 @@ var conformance = clienttest.Protocol{
 		S: SASL PLAIN LOGIN
 		S: .
 	`,
-	AfterList:    []string{"TOP", "USER", "SASL PLAIN LOGIN"},
-	Forged:       "+OK forged",
-	Auth:         "PASS hunter2",
-	AuthReply:    "+OK maildrop locked and ready",
-	Secret:       "hunter2",
-	AuthRecorded: "PASS <redacted>",
+	AfterList: []string{"TOP", "USER", "SASL PLAIN LOGIN"},
+	Forged:    "+OK forged",
+	Auth: []clienttest.Credential{
+		{Line: "USER alice", Reply: "+OK", Recorded: "USER alice"},
+		{Line: "PASS hunter2", Reply: "+OK maildrop locked and ready", Secret: "hunter2", Recorded: "PASS <redacted>"},
+		{Line: "AUTH PLAIN AGFsaWNlAGh1bnRlcjI=", Reply: "-ERR already authenticated", Secret: "AGFsaWNlAGh1bnRlcjI=", Recorded: "AUTH PLAIN <redacted>"},
+		{Line: "APOP alice c4c9334bac560ecc979e58001b3e22fb", Reply: "-ERR already authenticated", Secret: "c4c9334bac560ecc979e58001b3e22fb", Recorded: "APOP <redacted>"},
+	},
 }
 
 func TestClientConformance(t *testing.T) { clienttest.Run(t, conformance) }

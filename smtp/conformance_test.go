@@ -45,12 +45,11 @@ var conformance = clienttest.Protocol{
 		S: 250-SIZE 52428800
 		S: 250 AUTH PLAIN LOGIN
 	`,
-	AfterList:    []string{"SIZE 52428800", "AUTH PLAIN LOGIN"},
-	Forged:       "250 AUTH PLAIN",
-	Auth:         "AUTH PLAIN AGFsaWNlAGh1bnRlcjI=",
-	AuthReply:    "235 2.7.0 Authentication successful",
-	Secret:       "AGFsaWNlAGh1bnRlcjI=",
-	AuthRecorded: "AUTH PLAIN <redacted>",
+	AfterList: []string{"SIZE 52428800", "AUTH PLAIN LOGIN"},
+	Forged:    "250 AUTH PLAIN",
+	Auth: []clienttest.Credential{
+		{Line: "AUTH PLAIN AGFsaWNlAGh1bnRlcjI=", Reply: "235 2.7.0 Authentication successful", Secret: "AGFsaWNlAGh1bnRlcjI=", Recorded: "AUTH PLAIN <redacted>"},
+	},
 }
 
 func TestClientConformance(t *testing.T) { clienttest.Run(t, conformance) }

@@ -421,19 +421,28 @@ func LateInjection(t *testing.T, p Protocol) {
 func SessionAndRedaction(t *testing.T, p Protocol) {
 	pki := scripttest.NewPKI(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	script := join(p.full(), "C: "+p.Auth, "S: "+p.AuthReply)
-	o := p.upgrade(t, pki, script, setup{ctx: ctx})
+	parts := []string{p.full()}
+	for _, a := range p.Auth {
+		parts = append(parts, "C: "+a.Line, "S: "+a.Reply)
+	}
+	o := p.upgrade(t, pki, join(parts...), setup{ctx: ctx})
 	cancel() // must not affect the session any more
 	p.requireSucceeded(t, o)
 	c := o.res.Conn
 	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
-	require.NoError(t, c.WriteLine(p.Auth))
-	line, err := c.ReadLine()
-	require.NoError(t, err)
-	assert.Equal(t, p.AuthReply, string(line))
+	for _, a := range p.Auth {
+		require.NoError(t, c.WriteLine(a.Line))
+		line, err := c.ReadLine()
+		require.NoError(t, err)
+		assert.Equal(t, a.Reply, string(line))
+	}
 	require.NoError(t, o.peer.Wait())
 	transcript := o.transcript.String()
-	assert.Contains(t, transcript, "C: "+p.AuthRecorded+"\n")
-	assert.NotContains(t, transcript, p.Secret)
-	assert.Contains(t, transcript, "S: "+p.AuthReply+"\n", "the server's lines are recorded as they are")
+	for _, a := range p.Auth {
+		assert.Contains(t, transcript, "C: "+a.Recorded+"\n")
+		if a.Secret != "" {
+			assert.NotContains(t, transcript, a.Secret)
+		}
+		assert.Contains(t, transcript, "S: "+a.Reply+"\n", "the server's lines are recorded as they are")
+	}
 }

@@ -68,11 +68,22 @@ type Protocol struct {
 	// Forged is a line a man in the middle would inject behind the
 	// go-ahead (a forged capability line), as sent, without "S: ".
 	Forged string
-	// Auth is a line the client sends inside TLS that carries a secret;
-	// AuthReply the server's one-line answer to it; Secret the part that
-	// must never reach a transcript; AuthRecorded the line the transcript
-	// must hold instead, without "C: " (mechanism or verb shown).
-	Auth, AuthReply, Secret, AuthRecorded string
+	// Auth are lines the client sends inside TLS that carry a secret,
+	// each with the server's answer and how the transcript must record
+	// it.
+	Auth []Credential
+}
+
+// Credential is one line that carries a secret.
+type Credential struct {
+	// Line is the client's line, as sent; Reply the server's one-line
+	// answer.
+	Line, Reply string
+	// Secret is the part that must never reach a transcript ("" for a
+	// line that carries none, recorded as it is); Recorded the
+	// line the transcript holds instead, without "C: " (the mechanism or
+	// verb shown, "AUTH PLAIN <redacted>").
+	Secret, Recorded string
 }
 
 // Run runs every case of the suite against p, each as a subtest.
