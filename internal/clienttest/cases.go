@@ -407,7 +407,7 @@ func BufferedInjection(t *testing.T, p Protocol) {
 // for bytes that were there when the switch began; never a session.
 func LateInjection(t *testing.T, p Protocol) {
 	pki := scripttest.NewPKI(t)
-	o := p.upgrade(t, pki, join(p.toGoAhead(), "!sleep 30ms", "S: "+p.Forged, "!hold"), setup{transport: tcp})
+	o := p.upgrade(t, pki, join(p.toGoAhead(), "!sleep 100ms", "S: "+p.Forged, "!hold"), setup{transport: tcp})
 	p.requireFailed(t, o, starttls.StepHandshake, starttls.ErrHandshake)
 	assert.NotErrorIs(t, o.err, starttls.ErrInjectedData)
 	assert.Contains(t, o.err.Error(), `("`+starttls.Escape(p.Forged[:3]), "the plaintext is quoted")

@@ -131,10 +131,10 @@ type step struct {
 func (p Protocol) steps() []step {
 	return []step{
 		{"greeting", starttls.StepGreeting, "", 0, false},
-		{"discover", starttls.StepDiscover, p.Greeting + p.Ask, 1, false},
+		{"discover", starttls.StepDiscover, join(p.Greeting, p.Ask), 1, false},
 		{"starttls", starttls.StepStartTLS, p.toStartTLS(), 2, false},
 		{"handshake", starttls.StepHandshake, p.toGoAhead(), 2, false},
-		{"rediscover", starttls.StepRediscover, p.toGoAhead() + "\n!tls\n" + p.Ask, 3, true},
+		{"rediscover", starttls.StepRediscover, join(p.toGoAhead(), "!tls", p.Ask), 3, true},
 	}
 }
 
