@@ -35,8 +35,9 @@ type DialFunc func(ctx context.Context, network, addr string, cfg *starttls.Conf
 // Protocol is what the suite knows of one protocol: its entry points and
 // the fragments of a well-behaved server's dialogue, in scripttest syntax
 // with the server as the peer ("S:" lines sent, "C:" lines expected).
-// Fragments are joined in dialogue order; a placeholder ({t}) remembered in
-// one fragment may be used in a later line of the same fragment.
+// Fragments are joined in dialogue order into one script, so a placeholder
+// remembered in one fragment (an IMAP tag, "C: {t} CAPABILITY" in Ask) may
+// be used by the fragments after it ("S: {t} OK done" in Offer).
 type Protocol struct {
 	// Name is the protocol name in errors and results ("smtp").
 	Name string
