@@ -14,9 +14,16 @@
 //     greeting, capability discovery (EHLO/LHLO, CAPABILITY, CAPA), the
 //     STARTTLS/STLS client, and the pre-TLS server front.
 //   - [github.com/tlsup/tlsup/tlsconf]: fresh *tls.Config values for
-//     clients and servers, and a throwaway CA for tests and examples.
+//     clients and servers (DANE among them), and a throwaway CA for tests
+//     and examples.
+//   - [github.com/tlsup/tlsup/smtp/dane], [github.com/tlsup/tlsup/smtp/mtasts],
+//     [github.com/tlsup/tlsup/smtp/tlsrpt]: MTA policy around the SMTP
+//     upgrade: DANE lookups trusting a validating resolver, MTA-STS
+//     policies, TLS-RPT result types.
 //   - examples/tlsprobe probes a real server from the command line;
 //     examples/demo runs in-process servers and upgrades a client to each.
+//   - examples/sieve, examples/nntp and examples/ftp plug ManageSieve, NNTP
+//     and FTP in from outside the core, one importable package each.
 //
 // # Threat model
 //
@@ -38,7 +45,8 @@
 //   - Every read is bounded in size and time; peer text is escaped before it
 //     reaches an error, a log or a terminal.
 //
-// Out of scope: choosing whether a domain must use TLS (MTA-STS, DANE, which
-// a caller expresses as Policy Required with the right name), SASL and the
-// rest of each protocol after the upgrade.
+// Whether a receiving domain requires TLS, and which certificate counts, is
+// the domain's to say (DANE, MTA-STS): the smtp subpackages read it, and a
+// caller applies it as Policy Required with the config they return. Out of
+// scope: SASL and the rest of each protocol after the upgrade.
 package tlsup

@@ -20,7 +20,7 @@ import (
 // starttls.ErrTooLarge; read errors are returned as they are.
 func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Capabilities, error) {
 	var caps *starttls.Capabilities
-	done, err := u.clientCommand(c, "CAPABILITY", func(r Response) error {
+	done, err := u.command(c, "CAPABILITY", func(r *Response) error {
 		if r.Status != "" || r.Name != "CAPABILITY" {
 			return nil
 		}
@@ -39,7 +39,7 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	if err != nil {
 		return nil, err
 	}
-	if err := u.clientCompletion("CAPABILITY", done); err != nil {
+	if err := u.completion("CAPABILITY", done); err != nil {
 		return nil, err
 	}
 	if caps == nil {

@@ -29,10 +29,12 @@
 //   - Anything buffered behind the STARTTLS OK line is
 //     starttls.ErrInjectedData (the core checks it).
 //
-// [Upgrade] upgrades an existing connection, [Dial] connects first. The wire
-// reader ([ReadResponses], [ParseResponse], [LiteralAt],
-// [ParseCapabilities]) is exported for servers and tools that need to read
-// IMAP responses with the same bounds.
+// [Upgrade] upgrades an existing connection, [Dial] connects first. The
+// response reader ([ReadResponses], [ParseResponse], [ParseCapabilities])
+// is exported for tools that need to read IMAP responses with the same
+// bounds, and the command reader ([ReadCommand], [ParseCommand]) for a
+// server's loop after TLS; both share one wire codec (atoms, tags, quoted
+// strings, literals).
 //
 // The server half, [Server], is a pre-TLS front for servers that require
 // TLS: it greets with a [CAPABILITY ...] code advertising STARTTLS and

@@ -202,14 +202,3 @@ func ExampleParseCapabilities() {
 	// true true false <nil>
 	// true
 }
-
-func ExampleLiteralAt() {
-	lit, ok, err := imap.LiteralAt([]byte("* 12 FETCH (BODY[HEADER] {342}"), 0)
-	fmt.Println(lit.Size, ok, err)
-
-	_, _, err = imap.LiteralAt([]byte("* 12 FETCH (BODY[] {4294967296}"), 0)
-	fmt.Println(errors.Is(err, starttls.ErrTooLarge))
-	// Output:
-	// 342 true <nil>
-	// true
-}

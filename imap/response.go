@@ -50,78 +50,6 @@ type Response struct {
 	LiteralBytes int64
 }
 
-// Literal describes a literal announced at the end of a line (RFC 9051,
-// Section 4.3).
-type Literal struct {
-	// Size is the number of octets that follow the line.
-	Size int64
-	// NonSync is true for "{n+}" (RFC 7888, LITERAL+ and LITERAL-).
-	NonSync bool
-	// Binary is true for "~{n}" (RFC 3516, literal8).
-	Binary bool
-}
-
-// String returns the literal as announced on the wire, "{5}", "{5+}" or
-// "~{5}".
-func (l Literal) String() string {
-	s := fmt.Sprintf("{%d", l.Size)
-	if l.NonSync {
-		s += "+"
-	}
-	s += "}"
-	if l.Binary {
-		s = "~" + s
-	}
-	return s
-}
-
-// LiteralAt reports whether line (without its CRLF) ends with a literal
-// announcement, "{n}", "{n+}" or "~{n}", and returns it. A size over max
-// fails with an error matching starttls.ErrTooLarge; the digits are checked
-// one by one before any conversion, so "{4294967296}" or a hundred digits
-// cost nothing and never overflow. max <= 0 means DefaultMaxLiteral. A line
-// that ends in "}" without the literal syntax ("{}", "{x}") is not a
-// literal.
-func LiteralAt(line []byte, max int64) (lit Literal, ok bool, err error) {
-	if max <= 0 {
-		max = DefaultMaxLiteral
-	}
-	n := len(line)
-	if n < 3 || line[n-1] != '}' {
-		return Literal{}, false, nil
-	}
-	i := n - 2
-	if line[i] == '+' {
-		lit.NonSync = true
-		i--
-	}
-	end := i + 1
-	for i >= 0 && line[i] >= '0' && line[i] <= '9' {
-		i--
-	}
-	if i < 0 || line[i] != '{' || i+1 == end {
-		return Literal{}, false, nil
-	}
-	lit.Binary = i > 0 && line[i-1] == '~'
-	tooLarge := false
-	for _, d := range line[i+1 : end] {
-		if lit.Size > (math.MaxInt64-9)/10 {
-			tooLarge = true
-			break
-		}
-		lit.Size = lit.Size*10 + int64(d-'0')
-		if lit.Size > max {
-			tooLarge = true
-			break
-		}
-	}
-	if tooLarge {
-		return Literal{}, false, fmt.Errorf("%w: literal %s longer than %d bytes",
-			starttls.ErrTooLarge, starttls.Escape(string(line[i:])), max)
-	}
-	return lit, true, nil
-}
-
 // ParseResponse parses the first line of a server response (without its
 // CRLF). It checks the tag, the status and the response code's brackets;
 // it reads no literal (see [ReadResponses]). A malformed line is an error
@@ -168,14 +96,14 @@ func ParseResponse(line []byte) (Response, error) {
 			r.Number, r.HasNumber = uint32(v), true
 			word, after, _ = strings.Cut(after, " ")
 		}
-		if !IsAtom(word) {
+		if !isAtom(word) {
 			return r, clientMalformed("malformed untagged response", s)
 		}
 		r.Name = strings.ToUpper(word)
 		r.Args = after
 		return r, nil
 	}
-	if !ValidTag(tag) {
+	if !isTag(tag) {
 		return r, clientMalformed("malformed response tag in", s)
 	}
 	r.Tag = tag
@@ -197,7 +125,7 @@ func parseRespText(r *Response, text, line string) error {
 			return clientMalformed("unterminated response code in", line)
 		}
 		code, args, _ := strings.Cut(text[1:end], " ")
-		if !IsAtom(code) {
+		if !isAtom(code) {
 			return clientMalformed("malformed response code in", line)
 		}
 		r.Code = strings.ToUpper(code)
@@ -251,7 +179,10 @@ func skipLiteral(c *starttls.Conn, cur *Response, line []byte, maxLiteral int64)
 	if cur.Tag != "*" || cur.Status != "" {
 		return false, nil
 	}
-	lit, ok, err := LiteralAt(line, maxLiteral)
+	if maxLiteral <= 0 {
+		maxLiteral = DefaultMaxLiteral
+	}
+	lit, ok, err := literalAt(line, maxLiteral)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -262,8 +193,8 @@ func skipLiteral(c *starttls.Conn, cur *Response, line []byte, maxLiteral int64)
 		}
 	}
 	cur.Literals++
-	cur.LiteralBytes += lit.Size
-	if err := c.Discard(lit.Size); err != nil {
+	cur.LiteralBytes += lit.size
+	if err := c.Discard(lit.size); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -280,93 +211,28 @@ const maxCapabilities = 4096
 // bracket, a literal) is an error matching starttls.ErrProtocol: the whole
 // list is refused rather than partly trusted.
 func ParseCapabilities(s string) (*starttls.Capabilities, error) {
-	// The atoms are gathered on the stack and copied once into the set.
-	var atomBuf [64]string
-	atoms, err := appendAtoms(atomBuf[:0], s, 0)
-	return starttls.NewCapabilities(atoms...), err
+	caps := &starttls.Capabilities{}
+	return caps, addCapabilities(caps, s)
 }
 
+// addCapabilities adds the atoms of s to caps, up to the first malformed
+// one, and no more than maxCapabilities in all.
 func addCapabilities(caps *starttls.Capabilities, s string) error {
-	var atomBuf [64]string
-	atoms, err := appendAtoms(atomBuf[:0], s, caps.Len())
-	for _, atom := range atoms {
-		caps.Add(atom)
-	}
-	return err
-}
-
-// appendAtoms appends the atoms of s to atoms, up to the first malformed
-// one; have is the number of entries the set already holds, counted
-// against maxCapabilities.
-func appendAtoms(atoms []string, s string, have int) ([]string, error) {
 	for rest := s; rest != ""; {
 		var atom string
 		atom, rest, _ = strings.Cut(rest, " ")
 		if atom == "" {
 			continue
 		}
-		if !IsAtom(atom) {
-			return atoms, clientMalformed("malformed capability", atom)
+		if !isAtom(atom) {
+			return clientMalformed("malformed capability", atom)
 		}
-		if have+len(atoms) >= maxCapabilities {
-			return atoms, fmt.Errorf("%w: more than %d capabilities", starttls.ErrTooLarge, maxCapabilities)
+		if caps.Len() >= maxCapabilities {
+			return fmt.Errorf("%w: more than %d capabilities", starttls.ErrTooLarge, maxCapabilities)
 		}
-		atoms = append(atoms, atom)
+		caps.Add(atom)
 	}
-	return atoms, nil
-}
-
-// IsAtom reports whether s is a non-empty IMAP atom: only ATOM-CHARs, that
-// is 7-bit printable characters other than SP and the atom-specials
-// ( ) { % * " \ ] (RFC 9051, Section 9).
-func IsAtom(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isAtomChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidTag reports whether s is a well-formed command tag: ASTRING-CHARs
-// other than "+" (RFC 9051, Section 9), which is an atom that may also hold
-// "]".
-func ValidTag(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '+' || (c != ']' && !isAtomChar(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAtomChar(c byte) bool {
-	if c <= ' ' || c >= 0x7f {
-		return false
-	}
-	switch c {
-	case '(', ')', '{', '%', '*', '"', '\\', ']':
-		return false
-	}
-	return true
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return nil
 }
 
 // statusWord returns the upper-case status keyword word is, or "".

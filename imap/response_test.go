@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -90,57 +89,6 @@ func TestParseResponseMalformed(t *testing.T) {
 			require.ErrorIs(t, err, starttls.ErrProtocol)
 			assert.NotContains(t, err.Error(), "\x00")
 		})
-	}
-}
-
-func TestLiteralAt(t *testing.T) {
-	for _, c := range []struct {
-		line string
-		ok   bool
-		want imap.Literal
-	}{
-		{"* 1 FETCH (BODY[] {342}", true, imap.Literal{Size: 342}},
-		{"{0}", true, imap.Literal{}},
-		{"x {5+}", true, imap.Literal{Size: 5, NonSync: true}},
-		{"* 1 FETCH (BINARY[] ~{7}", true, imap.Literal{Size: 7, Binary: true}},
-		{"~{7+}", true, imap.Literal{Size: 7, NonSync: true, Binary: true}},
-		{"{00065536}", true, imap.Literal{Size: 65536}},
-		{"{}", false, imap.Literal{}},
-		{"{+}", false, imap.Literal{}},
-		{"{x}", false, imap.Literal{}},
-		{"{5-}", false, imap.Literal{}},
-		{"5}", false, imap.Literal{}},
-		{"{5} ", false, imap.Literal{}},
-		{"{5}x", false, imap.Literal{}},
-		{"{5", false, imap.Literal{}},
-		{"", false, imap.Literal{}},
-		{"}", false, imap.Literal{}},
-		{"{-5}", false, imap.Literal{}},
-	} {
-		t.Run(c.line, func(t *testing.T) {
-			lit, ok, err := imap.LiteralAt([]byte(c.line), 0)
-			require.NoError(t, err)
-			assert.Equal(t, c.ok, ok)
-			assert.Equal(t, c.want, lit)
-		})
-	}
-	for _, line := range []string{"{65537}", "{4294967296}", "{18446744073709551616}", "~{" + strings.Repeat("9", 1000) + "}", "{99999999999+}"} {
-		t.Run("too large "+line[:min(len(line), 20)], func(t *testing.T) {
-			_, ok, err := imap.LiteralAt([]byte(line), 0)
-			require.ErrorIs(t, err, starttls.ErrTooLarge)
-			assert.False(t, ok)
-			assert.Less(t, len(err.Error()), 700, "the error quotes a bounded part of the line")
-		})
-	}
-	_, _, err := imap.LiteralAt([]byte("{11}"), 10)
-	require.ErrorIs(t, err, starttls.ErrTooLarge)
-	assert.Equal(t, "~{7+}", imap.Literal{Size: 7, NonSync: true, Binary: true}.String())
-}
-
-func TestLiteralAtDoesNotAllocate(t *testing.T) {
-	for _, line := range []string{"* 1 FETCH (BODY[] {5}", "{4294967296", "x", "{" + strings.Repeat("9", 100)} {
-		allocs := testing.AllocsPerRun(100, func() { imap.LiteralAt([]byte(line), 0) })
-		assert.Zero(t, allocs, "line %q", line)
 	}
 }
 
@@ -404,48 +352,4 @@ func checkCaps(t *testing.T, caps *starttls.Capabilities) {
 			t.Fatalf("capability %q not found by Has", atom)
 		}
 	}
-}
-
-// FuzzLiteralAt checks that a literal found is within the bound and prints
-// back as the end of the line, and that a failure is only ever too-large.
-func FuzzLiteralAt(f *testing.F) {
-	for _, s := range []string{"{5}", "~{5+}", "{4294967296}", "{}", "{00}", "* 1 FETCH (BODY[] {342}", "a}", "{65536}", "{65537}"} {
-		f.Add([]byte(s), int64(0))
-	}
-	f.Fuzz(func(t *testing.T, line []byte, max int64) {
-		lit, ok, err := imap.LiteralAt(line, max)
-		bound := max
-		if bound <= 0 {
-			bound = imap.DefaultMaxLiteral
-		}
-		if err != nil {
-			if ok || !bytes.HasSuffix(line, []byte("}")) {
-				t.Fatalf("error %v with ok=%v on %q", err, ok, line)
-			}
-			if !strings.Contains(err.Error(), "too large") {
-				t.Fatalf("error %v", err)
-			}
-			return
-		}
-		if !ok {
-			return
-		}
-		if lit.Size < 0 || lit.Size > bound {
-			t.Fatalf("size %d over the bound %d", lit.Size, bound)
-		}
-		// The announcement is the line's end: digits, maybe "+", "}",
-		// and the value is theirs, leading zeros aside.
-		open := bytes.LastIndexByte(line, '{')
-		digits := string(line[open+1 : len(line)-1])
-		if lit.NonSync != strings.HasSuffix(digits, "+") {
-			t.Fatalf("%q: NonSync %v", line, lit.NonSync)
-		}
-		digits = strings.TrimSuffix(digits, "+")
-		if lit.Binary != (open > 0 && line[open-1] == '~') {
-			t.Fatalf("%q: Binary %v", line, lit.Binary)
-		}
-		if want := strings.TrimLeft(digits, "0"); strconv.FormatInt(lit.Size, 10) != want && !(lit.Size == 0 && want == "") {
-			t.Fatalf("%q parsed as %d", line, lit.Size)
-		}
-	})
 }

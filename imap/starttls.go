@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -45,45 +44,24 @@ func (u *Upgrader) Keyword() string { return "STARTTLS" }
 // starttls.ErrProtocol; the bounds give starttls.ErrTooLarge; read errors
 // are returned as they are.
 func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
-	done, err := u.clientCommand(c, "STARTTLS", nil)
+	done, err := u.command(c, "STARTTLS", nil)
 	if err != nil {
 		return err
 	}
-	return u.clientCompletion("STARTTLS", done)
+	return u.completion("STARTTLS", done)
 }
 
-// clientCommand writes command with a fresh tag and reads responses up to
-// its tagged completion, which it returns; nil stands for the plain
-// "tag OK text" completion, which is recognised without being parsed into
-// strings. Untagged responses go to untagged, when not nil, except BYE,
-// which ends the exchange as a refusal. It reads as ReadResponses does,
-// with the same bounds and literal handling, but parses each response
-// into the same Response on the stack, handed to untagged by value.
-func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func(Response) error) (*Response, error) {
-	tagBytes := newClientTag()
-	tag := tagBytes[:] // compared and written without becoming a string
-	if err := c.WriteCommand(string(tag), command); err != nil {
+// command writes command with a fresh tag and reads responses with
+// [ReadResponses] up to its tagged completion, which it returns. Untagged
+// responses go to untagged, when not nil, except BYE, which ends the
+// exchange as a refusal.
+func (u *Upgrader) command(c *starttls.Conn, command string, untagged func(*Response) error) (*Response, error) {
+	tag := newTag()
+	if err := c.WriteCommand(tag, command); err != nil {
 		return nil, err
 	}
 	var done *Response
-	var cur Response
-	inResponse := false
-	err := c.ReadResponse(func(line []byte) (bool, error) {
-		if !inResponse {
-			if isTaggedOK(line, tag) {
-				return false, nil
-			}
-			r, err := ParseResponse(line)
-			if err != nil {
-				return false, err
-			}
-			cur, inResponse = r, true
-		}
-		if more, err := skipLiteral(c, &cur, line, u.MaxLiteral); err != nil || more {
-			return more, err
-		}
-		inResponse = false
-		r := &cur
+	err := ReadResponses(c, u.MaxLiteral, func(r *Response) (bool, error) {
 		switch {
 		case r.Tag == "+":
 			// RFC 9051, Section 7.5: a continuation request only
@@ -97,42 +75,27 @@ func (u *Upgrader) clientCommand(c *starttls.Conn, command string, untagged func
 				Text: starttls.Escape(clientRespText(r))}
 		case r.Tag == "*":
 			if untagged != nil {
-				if err := untagged(cur); err != nil {
+				if err := untagged(r); err != nil {
 					return false, err
 				}
 			}
 			return true, nil
-		case r.Tag != string(tag):
+		case r.Tag != tag:
 			// A server never answers a command that was not sent: a
 			// completion with another tag was forged or belongs to
 			// no one, and must not end this command.
 			return false, starttls.NewProtocolError("completion tagged \"%s\" while waiting for %s",
 				starttls.Escape(r.Tag), command)
 		}
-		d := cur // the completion, when not the plain OK, outlives the loop
-		done = &d
+		done = r
 		return false, nil
 	})
 	return done, err
 }
 
-// isTaggedOK reports whether line is "tag OK", alone or followed by a space
-// and a text that does not start with a response code: a completion that
-// ParseResponse would accept with Status "OK" and no Code. The status is
-// matched ignoring ASCII case, as ParseResponse does.
-func isTaggedOK(line, tag []byte) bool {
-	rest, ok := bytes.CutPrefix(line, tag)
-	if !ok || len(rest) < 3 || rest[0] != ' ' || rest[1]|0x20 != 'o' || rest[2]|0x20 != 'k' {
-		return false
-	}
-	rest = rest[3:]
-	return len(rest) == 0 || (rest[0] == ' ' && (len(rest) == 1 || rest[1] != '['))
-}
-
-// clientCompletion returns nil for a tagged OK (nil r is the plain one) and
-// the refusal otherwise.
-func (u *Upgrader) clientCompletion(command string, r *Response) error {
-	if r == nil || r.Status == "OK" {
+// completion returns nil for a tagged OK and the refusal otherwise.
+func (u *Upgrader) completion(command string, r *Response) error {
+	if r.Status == "OK" {
 		return nil
 	}
 	// RFC 9051, Section 7.1.2 and 7.1.3: NO is a failure, BAD a
@@ -141,14 +104,11 @@ func (u *Upgrader) clientCompletion(command string, r *Response) error {
 		Text: starttls.Escape(clientRespText(r))}
 }
 
-// newClientTag returns a fresh, unpredictable command tag.
-func newClientTag() [13]byte {
+// newTag returns a fresh, unpredictable command tag.
+func newTag() string {
 	var b [6]byte
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24 and later)
-	var tag [1 + 2*len(b)]byte
-	tag[0] = 't'
-	hex.Encode(tag[1:], b[:])
-	return tag
+	return "t" + hex.EncodeToString(b[:])
 }
 
 // Options configures [Upgrade] and [Dial]. A nil *Options means the
@@ -175,15 +135,8 @@ func (o *Options) split() (*Upgrader, *starttls.Config) {
 	if o == nil {
 		o = &Options{}
 	}
-	// One allocation for both.
-	both := &struct {
-		u   Upgrader
-		cfg starttls.Config
-	}{
-		Upgrader{MaxLiteral: o.MaxLiteral},
-		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn},
-	}
-	return &both.u, &both.cfg
+	return &Upgrader{MaxLiteral: o.MaxLiteral},
+		&starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn}
 }
 
 // Upgrade upgrades conn, a fresh IMAP connection, to TLS: greeting,

@@ -1,8 +1,8 @@
 package pop3
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"net"
 	"strings"
 
@@ -146,55 +146,26 @@ func WriteMultiline(c *starttls.Conn, status string, lines []string) error {
 			return err
 		}
 	}
-	if err := c.WriteLine(status); err != nil {
-		return err
-	}
-	for _, l := range lines {
-		if strings.HasPrefix(l, ".") {
-			l = "." + l
-		}
+	for _, l := range multiline(status, lines) {
 		if err := c.WriteLine(l); err != nil {
 			return err
 		}
 	}
-	return c.WriteLine(".")
+	return nil
 }
 
-// Command is one POP3 command line (RFC 1939, Section 3).
-type Command struct {
-	// Name is the keyword in ASCII upper case ("USER", "STLS").
-	Name string
-	// Rest is everything after the keyword and its space, as sent, with
-	// trailing spaces removed: PASS takes it whole, since a password may
-	// contain spaces (RFC 1939, Section 7). "" when there are no arguments.
-	Rest string
-	// Args is Rest split at each space; nil when Rest is empty.
-	Args []string
-}
-
-// ParseCommand parses one command line without its CRLF: a keyword of
-// three or four ASCII letters, case-insensitive, then arguments separated
-// by single spaces (RFC 1939, Section 3; RFC 2449, Section 4). A line with a
-// control character, NUL included, or without a valid keyword is an error
-// matching starttls.ErrProtocol.
-func ParseCommand(line string) (*Command, error) {
-	if i := starttls.IndexControl(line); i >= 0 {
-		return nil, starttls.NewProtocolError("control character at offset %d in command", i)
-	}
-	name, rest, _ := strings.Cut(line, " ")
-	if len(name) < 3 || len(name) > 4 {
-		return nil, starttls.NewProtocolError("invalid command keyword %q", starttls.Escape(name))
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i] | 0x20; c < 'a' || c > 'z' {
-			return nil, starttls.NewProtocolError("invalid command keyword %q", starttls.Escape(name))
+// multiline returns the lines of a multi-line response: status, lines with
+// a leading "." doubled, and ".".
+func multiline(status string, lines []string) []string {
+	out := make([]string, 0, len(lines)+2)
+	out = append(out, status)
+	for _, l := range lines {
+		if strings.HasPrefix(l, ".") {
+			l = "." + l
 		}
+		out = append(out, l)
 	}
-	cmd := &Command{Name: starttls.UpperASCII(name), Rest: strings.TrimRight(rest, " ")}
-	if cmd.Rest != "" {
-		cmd.Args = strings.Split(cmd.Rest, " ")
-	}
-	return cmd, nil
+	return append(out, ".")
 }
 
 // Server is the POP3 pre-TLS front of a server that requires TLS (RFC 2595,
@@ -223,7 +194,8 @@ var _ starttls.ServerUpgrader = (*Server)(nil)
 // Protocol returns "pop3".
 func (s *Server) Protocol() string { return "pop3" }
 
-// Serve runs the pre-TLS front on conn, a freshly accepted connection:
+// Serve runs the pre-TLS front on conn, a freshly accepted connection,
+// through [starttls.Serve]:
 //
 //   - it sends the greeting "+OK <hostname> POP3 ready", without an APOP
 //     timestamp;
@@ -237,12 +209,15 @@ func (s *Server) Protocol() string { return "pop3" }
 //     otherwise [ReplyGoAhead] and the handshake, bounded by
 //     Options.HandshakeTimeout;
 //   - USER, PASS, APOP and AUTH get [ReplyAuthTLSRequired], every other
-//     command [ReplyTLSRequired]; after Options.MaxErrors refused commands
-//     the next one gets -ERR and the connection is closed (ErrProtocol);
+//     command [ReplyTLSRequired]; every -ERR counts against
+//     Options.MaxErrors, and the first one over gets "-ERR Too many
+//     errors" instead and the connection is closed (ErrProtocol);
 //   - a line over the bound gets [ReplyLineTooLong] and the connection is
-//     closed (ErrTooLarge); a client silent for Options.IdleTimeout is
-//     closed without a reply (RFC 1939, Section 3: the autologout timer)
-//     (os.ErrDeadlineExceeded).
+//     closed (ErrTooLarge); a client silent for Options.IdleTimeout, or
+//     still in plaintext after Options.PreTLSTimeout, is closed without a
+//     reply (RFC 1939, Section 3: the autologout timer)
+//     (os.ErrDeadlineExceeded); an HTTP request line is closed without a
+//     reply (ErrProtocol, see [starttls.IsHTTPRequest]).
 //
 // ctx bounds the whole front, the handshake included; cancelling it aborts
 // any blocked read or write at once.
@@ -251,74 +226,76 @@ func (s *Server) Protocol() string { return "pop3" }
 // ([starttls.Conn.TLS]); the caller owns it, and its loop must expect a
 // fresh CAPA (RFC 2595, Section 4: the client discards what it learned
 // before TLS). On error conn is closed and the error is a *starttls.Error
-// matching starttls.ErrQuit, ErrInjectedData, ErrTooLarge, ErrProtocol,
-// ErrHandshake, context.DeadlineExceeded or context.Canceled,
+// matching starttls.ErrQuit, ErrConfig, ErrInjectedData, ErrTooLarge,
+// ErrProtocol, ErrHandshake, context.DeadlineExceeded or context.Canceled,
 // os.ErrDeadlineExceeded, or io.ErrUnexpectedEOF when the client hung up.
-func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, err error) {
+func (s *Server) Serve(ctx context.Context, conn net.Conn) (*starttls.Conn, error) {
 	if s == nil {
 		s = &Server{}
 	}
-	f := starttls.NewFront(ctx, conn, "pop3", starttls.RedactFunc(redact), &s.Options)
-	defer func() { f.Finish(err) }()
-	return s.run(f, s.Options.HostnameOrDefault())
+	return starttls.Serve(ctx, conn, &dialogue{s: s, host: cmp.Or(s.Options.Hostname, "localhost")}, &s.Options)
 }
 
-// run is the POP3 dialogue of one front; f holds the context, deadlines,
-// error count and transition.
-func (s *Server) run(f *starttls.Front, host string) (*starttls.Conn, error) {
-	if err := f.Start(); err != nil {
-		return nil, err
+// dialogue is a Server's pre-TLS dialogue, for starttls.Serve.
+type dialogue struct {
+	s    *Server
+	host string
+}
+
+var (
+	_ starttls.ServerDialogue = (*dialogue)(nil)
+	_ starttls.Redactor       = (*dialogue)(nil)
+)
+
+func (d *dialogue) Protocol() string { return "pop3" }
+
+func (d *dialogue) Redact(line []byte) (int, bool) { return redact(line) }
+
+// Greeting opens the AUTHORIZATION state (RFC 1939, Section 4). No APOP
+// timestamp: APOP is refused before TLS, and nothing said before TLS may be
+// relied on after it.
+func (d *dialogue) Greeting() []string {
+	return []string{"+OK " + d.host + " POP3 ready"}
+}
+
+func (d *dialogue) Farewell(reason starttls.CloseReason) []string {
+	switch reason {
+	case starttls.CloseTooLong:
+		return []string{ReplyLineTooLong}
+	case starttls.CloseIdle:
+		// RFC 1939, Section 3: an idle client is logged out by closing
+		// the connection, without a response.
+		return nil
 	}
-	// RFC 1939, Section 4: the greeting opens the AUTHORIZATION state. No
-	// APOP timestamp: APOP is refused before TLS, and nothing said before
-	// TLS may be relied on after it.
-	if err := f.WriteLine("+OK " + host + " POP3 ready"); err != nil {
-		return nil, err
+	return []string{"-ERR Too many errors, closing connection"}
+}
+
+func (d *dialogue) Command(_ context.Context, _ *starttls.Conn, line []byte) (starttls.Reply, error) {
+	cmd, err := ParseCommand(string(line))
+	switch {
+	case err != nil:
+		return refuse("-ERR Invalid command"), nil
+	case cmd.Name == "STLS" && cmd.Rest == "":
+		return starttls.Reply{GoAhead: ReplyGoAhead, Refusal: ReplyPipelined}, nil
+	case cmd.Name == "STLS":
+		return refuse(ReplySTLSSyntax), nil
+	case (cmd.Name == "CAPA" || cmd.Name == "NOOP" || cmd.Name == "QUIT") && cmd.Rest != "":
+		return refuse("-ERR " + cmd.Name + " takes no arguments"), nil
+	case cmd.Name == "CAPA":
+		// RFC 2449, Section 5.
+		caps := Capabilities(&CapabilityOptions{Extensions: d.s.Extensions}).List()
+		return starttls.Reply{Lines: multiline("+OK Capability list follows", caps)}, nil
+	case cmd.Name == "NOOP":
+		return starttls.Reply{Lines: []string{"+OK"}}, nil
+	case cmd.Name == "QUIT":
+		// RFC 1939, Section 4: QUIT in the AUTHORIZATION state.
+		return starttls.Reply{Lines: []string{"+OK " + d.host + " POP3 server signing off"}, Close: starttls.ErrQuit}, nil
+	case cmd.Name == "USER" || cmd.Name == "PASS" || cmd.Name == "APOP" || cmd.Name == "AUTH":
+		return refuse(ReplyAuthTLSRequired), nil
 	}
-	caps := Capabilities(&CapabilityOptions{Extensions: s.Extensions}).List()
-	for {
-		line, err := f.ReadLine()
-		if err != nil {
-			if errors.Is(err, starttls.ErrTooLarge) {
-				return nil, f.Leave(starttls.ErrTooLarge, err, ReplyLineTooLong)
-			}
-			// RFC 1939, Section 3: an idle client is logged out by closing
-			// the connection, without a response.
-			return nil, f.Fail(nil, err)
-		}
-		cmd, perr := ParseCommand(string(line))
-		var reply string
-		refused := true
-		switch {
-		case perr != nil:
-			reply = "-ERR Invalid command"
-		case cmd.Name == "STLS" && cmd.Rest == "":
-			return f.Upgrade(ReplyGoAhead, ReplyPipelined)
-		case cmd.Name == "STLS":
-			reply = ReplySTLSSyntax
-		case (cmd.Name == "CAPA" || cmd.Name == "NOOP" || cmd.Name == "QUIT") && cmd.Rest != "":
-			reply = "-ERR " + cmd.Name + " takes no arguments"
-		case cmd.Name == "CAPA":
-			// RFC 2449, Section 5.
-			if err := WriteMultiline(f.Conn(), "+OK Capability list follows", caps); err != nil {
-				return nil, f.Fail(nil, err)
-			}
-			continue
-		case cmd.Name == "NOOP":
-			reply, refused = "+OK", false
-		case cmd.Name == "QUIT":
-			// RFC 1939, Section 4: QUIT in the AUTHORIZATION state.
-			return nil, f.Leave(starttls.ErrQuit, nil, "+OK "+host+" POP3 server signing off")
-		case cmd.Name == "USER" || cmd.Name == "PASS" || cmd.Name == "APOP" || cmd.Name == "AUTH":
-			reply = ReplyAuthTLSRequired
-		default:
-			reply = ReplyTLSRequired
-		}
-		if refused && f.Refused() {
-			return nil, f.TooManyErrors("-ERR Too many errors, closing connection")
-		}
-		if err := f.WriteLine(reply); err != nil {
-			return nil, err
-		}
-	}
+	return refuse(ReplyTLSRequired), nil
+}
+
+func refuse(line string) starttls.Reply {
+	return starttls.Reply{Lines: []string{line}, Refused: true}
 }

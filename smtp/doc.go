@@ -9,4 +9,10 @@
 // start TLS when anything is buffered behind that reply. A man in the middle
 // who strips STARTTLS from the EHLO reply gets starttls.ErrNotOffered under
 // the default policy.
+//
+// For a sending MTA, whether TLS is required and which certificate counts
+// is the receiving domain's decision: the subpackages dane (RFC 7672
+// lookups), mtasts (RFC 8461) and tlsrpt (RFC 8460 result types) supply it,
+// with tlsconf.DANE for the verification and [RequireTLSExtension] for RFC
+// 8689.
 package smtp

@@ -1,8 +1,8 @@
 package smtp
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -40,12 +40,8 @@ const (
 // states unless told otherwise: PIPELINING (RFC 2920), 8BITMIME (RFC 6152)
 // and ENHANCEDSTATUSCODES (RFC 2034). It returns a fresh slice.
 func DefaultExtensions() []string {
-	return append([]string(nil), defaultExtensions[:]...)
+	return []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}
 }
-
-// defaultExtensions backs [DefaultExtensions]; the server front reads it
-// without copying.
-var defaultExtensions = [...]string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}
 
 // stateKeyword reports whether an extension line names STARTTLS or AUTH,
 // the keywords that the state decides rather than the configured list.
@@ -183,7 +179,8 @@ func (s *Server) Protocol() string {
 	return "smtp"
 }
 
-// Serve runs the pre-TLS front on conn, a freshly accepted connection:
+// Serve runs the pre-TLS front on conn, a freshly accepted connection,
+// through [starttls.Serve]:
 //
 //   - it sends the 220 greeting with Options.Hostname;
 //   - EHLO (LHLO for LMTP) is answered with the hostname and the keywords
@@ -196,11 +193,15 @@ func (s *Server) Protocol() string {
 //     otherwise [ReplyGoAhead] and the handshake, bounded by
 //     Options.HandshakeTimeout;
 //   - every other command, unknown ones included, gets [ReplyTLSRequired];
-//     after Options.MaxErrors of them the next refused command gets a 421
-//     and the connection is closed (ErrProtocol);
+//     so do EHLO and HELO without a domain (501) and HELO and EHLO in LMTP
+//     (500); these refused commands count against Options.MaxErrors, and
+//     the first one over gets a 421 instead of its reply and the
+//     connection is closed (ErrProtocol);
 //   - a line over the bound gets [ReplyLineTooLong] and the connection is
-//     closed (ErrTooLarge); a client silent for Options.IdleTimeout gets a
-//     421 and is closed (os.ErrDeadlineExceeded).
+//     closed (ErrTooLarge); a client silent for Options.IdleTimeout, or
+//     still in plaintext after Options.PreTLSTimeout, gets a 421 and is
+//     closed (os.ErrDeadlineExceeded); an HTTP request line is closed
+//     without a reply (ErrProtocol, see [starttls.IsHTTPRequest]).
 //
 // ctx bounds the whole front, the handshake included; cancelling it aborts
 // any blocked read or write at once.
@@ -209,149 +210,105 @@ func (s *Server) Protocol() string {
 // ([starttls.Conn.TLS]); the caller owns it, and its loop must expect a
 // fresh EHLO (RFC 3207, Section 4.2). Nothing read before TLS is carried
 // over. On error conn is closed and the error is a *starttls.Error matching
-// starttls.ErrQuit, ErrInjectedData, ErrTooLarge, ErrProtocol, ErrHandshake,
-// context.DeadlineExceeded or context.Canceled, os.ErrDeadlineExceeded, or
-// io.ErrUnexpectedEOF when the client hung up.
-func (s *Server) Serve(ctx context.Context, conn net.Conn) (tc *starttls.Conn, err error) {
+// starttls.ErrQuit, ErrConfig, ErrInjectedData, ErrTooLarge, ErrProtocol,
+// ErrHandshake, context.DeadlineExceeded or context.Canceled,
+// os.ErrDeadlineExceeded, or io.ErrUnexpectedEOF when the client hung up.
+func (s *Server) Serve(ctx context.Context, conn net.Conn) (*starttls.Conn, error) {
 	if s == nil {
 		s = &Server{}
 	}
-	f := &front{Front: starttls.NewFront(ctx, conn, s.Protocol(), starttls.RedactFunc(redact), &s.Options), s: s, host: s.Options.HostnameOrDefault()}
-	defer func() { f.Finish(err) }()
-	return f.run()
+	return starttls.Serve(ctx, conn, &dialogue{s: s, host: cmp.Or(s.Options.Hostname, "localhost")}, &s.Options)
 }
 
-// front is one run of a Server's pre-TLS dialogue; the core's Front holds
-// the context, deadlines, error count and transition.
-type front struct {
-	*starttls.Front
+// dialogue is a Server's pre-TLS dialogue, for starttls.Serve.
+type dialogue struct {
 	s    *Server
 	host string
 }
 
-// reply writes a reply; a failed write ends the front.
-func (f *front) reply(code int, texts ...string) error {
-	if err := WriteReply(f.Conn(), code, texts...); err != nil {
-		return f.Fail(nil, err)
+var (
+	_ starttls.ServerDialogue = (*dialogue)(nil)
+	_ starttls.Redactor       = (*dialogue)(nil)
+)
+
+func (d *dialogue) Protocol() string { return d.s.Protocol() }
+
+func (d *dialogue) Redact(line []byte) (int, bool) { return redact(line) }
+
+// Greeting is the 220 greeting (RFC 5321, Section 4.3.2).
+func (d *dialogue) Greeting() []string {
+	if d.s.LMTP {
+		return []string{"220 " + d.host + " LMTP ready"}
 	}
-	return nil
+	return []string{"220 " + d.host + " ESMTP ready"}
 }
 
-// tooMany ends the front for a client over MaxErrors refused commands,
-// with a 421 (RFC 5321, Section 3.8).
-func (f *front) tooMany() error {
-	return f.TooManyErrors("421 4.7.0 " + f.host + " Too many errors, closing connection")
+// Farewell is a 421 (RFC 5321, Section 3.8) but for a line too long.
+func (d *dialogue) Farewell(reason starttls.CloseReason) []string {
+	switch reason {
+	case starttls.CloseTooLong:
+		return []string{ReplyLineTooLong}
+	case starttls.CloseIdle:
+		// RFC 5321, Section 4.5.3.2.7: the server may close an idle
+		// session.
+		return []string{"421 4.4.2 " + d.host + " Idle timeout, closing connection"}
+	}
+	return []string{"421 4.7.0 " + d.host + " Too many errors, closing connection"}
 }
 
-// ehlo writes the EHLO (LHLO) reply before TLS: the hostname, then the
-// lines of Capabilities(&CapabilityOptions{Extensions: f.s.Extensions}),
-// that is the configured extensions but STARTTLS and AUTH, then STARTTLS.
-// It writes them as WriteReply would, without building the set and the
-// slice of lines first. As WriteReply, it checks every line before writing
-// the first.
-func (f *front) ehlo() error {
-	exts := f.s.Extensions
-	if exts == nil {
-		exts = defaultExtensions[:]
-	}
-	if err := starttls.CheckLine(f.host); err != nil {
-		return f.Fail(nil, err)
-	}
-	for _, e := range exts {
-		if stateKeyword(e) {
-			continue
-		}
-		if err := starttls.CheckLine(e); err != nil {
-			return f.Fail(nil, err)
-		}
-	}
-	// RFC 5321, Section 4.1.1.1: the first line carries the domain, one
-	// keyword a line follows; RFC 3207, Section 4: STARTTLS is advertised
-	// before TLS.
-	if err := f.WriteLine("250-" + f.host); err != nil {
-		return err
-	}
-	for _, e := range exts {
-		if stateKeyword(e) {
-			continue
-		}
-		if err := f.WriteLine("250-" + e); err != nil {
-			return err
-		}
-	}
-	return f.WriteLine("250 STARTTLS")
-}
-
-func (f *front) run() (*starttls.Conn, error) {
-	if err := f.Start(); err != nil {
-		return nil, err
-	}
-	kind := "ESMTP"
+func (d *dialogue) Command(_ context.Context, _ *starttls.Conn, line []byte) (starttls.Reply, error) {
+	verb, arg, _ := strings.Cut(string(line), " ")
+	verb = starttls.UpperASCII(verb)
+	arg = strings.TrimSpace(arg)
 	greet := "EHLO"
-	if f.s.LMTP {
-		kind, greet = "LMTP", "LHLO"
+	if d.s.LMTP {
+		greet = "LHLO"
 	}
-	// RFC 5321, Section 4.3.2: the 220 greeting opens the session.
-	if err := f.reply(220, f.host+" "+kind+" ready"); err != nil {
-		return nil, err
+	switch {
+	case verb == greet || (verb == "HELO" && !d.s.LMTP):
+		if arg == "" {
+			// RFC 5321, Section 4.1.1.1: the domain is required.
+			return refuse("501 5.5.4 Syntax: " + verb + " hostname"), nil
+		}
+		if verb == "HELO" {
+			return starttls.Reply{Lines: []string{"250 " + d.host}}, nil
+		}
+		return starttls.Reply{Lines: d.ehlo()}, nil
+	case verb == "HELO" || verb == "EHLO":
+		// RFC 2033, Section 4.1: an LMTP session opens with LHLO.
+		return refuse("500 5.5.1 LMTP: use LHLO"), nil
+	case verb == "NOOP", verb == "RSET":
+		return starttls.Reply{Lines: []string{"250 2.0.0 OK"}}, nil
+	case verb == "QUIT":
+		return starttls.Reply{Lines: []string{"221 2.0.0 " + d.host + " closing connection"}, Close: starttls.ErrQuit}, nil
+	case verb == "STARTTLS" && arg != "":
+		return refuse(ReplyStartTLSSyntax), nil
+	case verb == "STARTTLS":
+		return starttls.Reply{GoAhead: ReplyGoAhead, Refusal: ReplyPipelined}, nil
 	}
-	for {
-		raw, err := f.ReadLine()
-		if err != nil {
-			switch {
-			case errors.Is(err, starttls.ErrTooLarge):
-				return nil, f.Leave(starttls.ErrTooLarge, err, ReplyLineTooLong)
-			case f.Idle(err):
-				// RFC 5321, Section 4.5.3.2.7: the server may close an
-				// idle session, with a 421 (Section 3.8).
-				return nil, f.Leave(nil, err, "421 4.4.2 "+f.host+" Idle timeout, closing connection")
-			}
-			return nil, f.Fail(nil, err)
+	return refuse(ReplyTLSRequired), nil
+}
+
+func refuse(line string) starttls.Reply {
+	return starttls.Reply{Lines: []string{line}, Refused: true}
+}
+
+// ehlo returns the EHLO (LHLO) reply before TLS (RFC 5321, Section
+// 4.1.1.1: the domain, then one keyword a line): the hostname and the lines
+// of Capabilities(&CapabilityOptions{Extensions: d.s.Extensions}), the
+// configured extensions but STARTTLS and AUTH, then STARTTLS (RFC 3207,
+// Section 4).
+func (d *dialogue) ehlo() []string {
+	caps := Capabilities(&CapabilityOptions{Extensions: d.s.Extensions}).List()
+	lines := make([]string, 0, len(caps)+1)
+	lines = append(lines, d.host)
+	lines = append(lines, caps...)
+	for i := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
 		}
-		verb, arg, _ := strings.Cut(string(raw), " ")
-		verb = starttls.UpperASCII(verb)
-		arg = strings.TrimSpace(arg)
-		over := false
-		switch {
-		case verb == greet:
-			if arg == "" {
-				// RFC 5321, Section 4.1.1.1: the domain is required.
-				err = f.WriteLine("501 5.5.4 Syntax: " + greet + " hostname")
-				over = f.Refused()
-				break
-			}
-			err = f.ehlo()
-		case verb == "HELO" && !f.s.LMTP:
-			if arg == "" {
-				err = f.WriteLine("501 5.5.4 Syntax: HELO hostname")
-				over = f.Refused()
-				break
-			}
-			err = f.reply(250, f.host)
-		case (verb == "HELO" || verb == "EHLO") && f.s.LMTP:
-			// RFC 2033, Section 4.1: an LMTP session opens with LHLO.
-			err = f.WriteLine("500 5.5.1 LMTP: use LHLO")
-			over = f.Refused()
-		case verb == "NOOP", verb == "RSET":
-			err = f.WriteLine("250 2.0.0 OK")
-		case verb == "QUIT":
-			return nil, f.Leave(starttls.ErrQuit, nil, "221 2.0.0 "+f.host+" closing connection")
-		case verb == "STARTTLS" && arg != "":
-			err = f.WriteLine(ReplyStartTLSSyntax)
-			over = f.Refused()
-		case verb == "STARTTLS":
-			return f.Upgrade(ReplyGoAhead, ReplyPipelined)
-		default:
-			if f.Refused() {
-				return nil, f.tooMany()
-			}
-			err = f.WriteLine(ReplyTLSRequired)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if over {
-			return nil, f.tooMany()
-		}
+		lines[i] = "250" + sep + lines[i]
 	}
+	return lines
 }

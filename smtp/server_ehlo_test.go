@@ -2,6 +2,7 @@ package smtp_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestServerEHLOMatchesCapabilities(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &smtp.Server{Options: servertest.ServerOptions(pki), LMTP: tt.lmtp, Extensions: tt.exts}
-			host := srv.Options.HostnameOrDefault()
+			host := cmp.Or(srv.Options.Hostname, "localhost")
 			server, client := servertest.TCPPair(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

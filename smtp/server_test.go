@@ -2,6 +2,7 @@ package smtp_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -28,7 +29,7 @@ func serveOn(ctx context.Context, srv *smtp.Server, conn net.Conn) <-chan server
 
 // postFor is postTLS for srv's host name.
 func postFor(srv *smtp.Server) servertest.PostFunc {
-	host := srv.Options.HostnameOrDefault()
+	host := cmp.Or(srv.Options.Hostname, "localhost")
 	return func(c *starttls.Conn) error { return postTLS(c, host) }
 }
 

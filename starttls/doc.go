@@ -1,7 +1,10 @@
 // Package starttls is the protocol-neutral core of tlsup: a bounded line
 // reader over a net.Conn ([Conn]), the client upgrade ([Upgrade]) driven
-// through a small per-protocol interface ([Upgrader]), the server transition
-// ([ServerUpgrade]), the policy ([Policy], [Mode]) and the typed errors.
+// through a small per-protocol interface ([Upgrader]), its mirror on the
+// server side, the pre-TLS loop ([Serve]) driven through a protocol's
+// [ServerDialogue], the checked switch on both sides ([ClientUpgrade],
+// [ServerUpgrade]) for callers with their own loop, the policy ([Policy],
+// [Mode]) and the typed errors.
 //
 // It knows no protocol. Packages smtp, imap and pop3 implement [Upgrader]
 // for SMTP/LMTP (RFC 3207), IMAP (RFC 9051, RFC 3501, RFC 2595) and POP3

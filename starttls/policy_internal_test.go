@@ -62,16 +62,3 @@ func TestResolveMode(t *testing.T) {
 	}
 	assert.Equal(t, StartTLS, resolveConnMode(Auto, portUpgrader{465}, nil))
 }
-
-func TestServerConnOptions(t *testing.T) {
-	var nilOpts *ServerOptions
-	c := nilOpts.newServerConn(nil, nil)
-	assert.Equal(t, DefaultMaxLineLength, c.MaxLineLength())
-	assert.True(t, c.server)
-	o := &ServerOptions{Conn: &Options{MaxLineLength: 64}}
-	c = o.newServerConn(nil, DefaultRedactor)
-	assert.Equal(t, 64, c.MaxLineLength())
-	assert.True(t, c.server, "server role set")
-	assert.False(t, o.Conn.Server, "the caller's options are not modified")
-	assert.NotNil(t, c.redactor, "the protocol's redactor when the options name none")
-}

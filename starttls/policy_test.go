@@ -38,17 +38,3 @@ func TestModeNames(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "starttls: unknown mode")
 }
-
-func TestServerOptionsDefaults(t *testing.T) {
-	var nilOpts *starttls.ServerOptions
-	assert.Equal(t, starttls.DefaultHandshakeTimeout, nilOpts.HandshakeTimeoutOrDefault())
-	assert.Equal(t, starttls.DefaultIdleTimeout, nilOpts.IdleTimeoutOrDefault())
-	assert.Equal(t, starttls.DefaultMaxErrors, nilOpts.MaxErrorsOrDefault())
-	assert.Equal(t, "localhost", nilOpts.HostnameOrDefault())
-
-	o := &starttls.ServerOptions{HandshakeTimeout: 1, IdleTimeout: 2, MaxErrors: 3, Hostname: "mx"}
-	assert.EqualValues(t, 1, o.HandshakeTimeoutOrDefault())
-	assert.EqualValues(t, 2, o.IdleTimeoutOrDefault())
-	assert.Equal(t, 3, o.MaxErrorsOrDefault())
-	assert.Equal(t, "mx", o.HostnameOrDefault())
-}

@@ -24,7 +24,7 @@ import (
 // ServerUpgrade. It returns the conn it wrapped, to check that it was
 // closed.
 func serverSide(t *testing.T, pki *scripttest.PKI, script string, clientTLS *tls.Config, sw *starttls.ServerSwitch,
-	timeout time.Duration, opts *starttls.Options) (*starttls.Conn, error, net.Conn, *scripttest.Peer) {
+	timeout time.Duration, opts *starttls.Options) (*starttls.Conn, net.Conn, *scripttest.Peer, error) {
 	t.Helper()
 	if clientTLS == nil {
 		clientTLS = pki.Client(scripttest.TestName)
@@ -41,7 +41,7 @@ func serverSide(t *testing.T, pki *scripttest.PKI, script string, clientTLS *tls
 	require.Equal(t, "GO", string(line))
 	require.NoError(t, raw.SetDeadline(time.Time{}))
 	tc, err := starttls.ServerUpgrade(background(t, timeout), c, sw)
-	return tc, err, raw, peer
+	return tc, raw, peer, err
 }
 
 func toySwitch(pki *scripttest.PKI) *starttls.ServerSwitch {
@@ -59,7 +59,7 @@ func TestServerUpgradeClean(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	var tr syncBuffer
 	script := "C: GO\nS: OK begin TLS\n!tls\nC: CAPS\nS: * AUTH PLAIN\nS: OK\n"
-	tc, err, raw, peer := serverSide(t, pki, script, nil, toySwitch(pki), 5*time.Second,
+	tc, raw, peer, err := serverSide(t, pki, script, nil, toySwitch(pki), 5*time.Second,
 		&starttls.Options{Transcript: &tr, MaxLineLength: 100})
 	require.NoError(t, err)
 	defer tc.Close()
@@ -93,7 +93,7 @@ func TestServerUpgradeInjection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sw := toySwitch(pki)
 			sw.Refusal = tt.refusal
-			tc, err, raw, peer := serverSide(t, pki, tt.script, nil, sw, 5*time.Second, nil)
+			tc, raw, peer, err := serverSide(t, pki, tt.script, nil, sw, 5*time.Second, nil)
 			require.ErrorIs(t, err, starttls.ErrInjectedData)
 			assert.Nil(t, tc)
 			assert.Equal(t, "injected-data", errkind.Of(err))
@@ -143,7 +143,7 @@ func TestServerUpgradeFailures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			tc, err, raw, peer := serverSide(t, pki, tt.script, tt.clientTLS, toySwitch(pki), timeout, nil)
+			tc, raw, peer, err := serverSide(t, pki, tt.script, tt.clientTLS, toySwitch(pki), timeout, nil)
 			require.Error(t, err)
 			assert.Nil(t, tc)
 			for _, want := range tt.wantErr {
@@ -217,7 +217,7 @@ func TestServerUpgradeNilTLSConfig(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	sw := toySwitch(pki)
 	sw.TLSConfig = nil
-	tc, err, raw, peer := serverSide(t, pki, "C: GO\n!eof\n", nil, sw, 5*time.Second, nil)
+	tc, raw, peer, err := serverSide(t, pki, "C: GO\n!eof\n", nil, sw, 5*time.Second, nil)
 	require.Error(t, err)
 	assert.Nil(t, tc)
 	assertErrorText(t, err)
@@ -226,7 +226,7 @@ func TestServerUpgradeNilTLSConfig(t *testing.T) {
 	assert.False(t, errors.Is(err, starttls.ErrHandshake))
 
 	t.Run("nil switch", func(t *testing.T) {
-		tc, err, raw, peer := serverSide(t, pki, "C: GO\n!eof\n", nil, nil, 5*time.Second, nil)
+		tc, raw, peer, err := serverSide(t, pki, "C: GO\n!eof\n", nil, nil, 5*time.Second, nil)
 		require.Error(t, err)
 		assert.Nil(t, tc)
 		assertClosed(t, raw)

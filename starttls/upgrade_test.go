@@ -205,6 +205,7 @@ type upgradeCase struct {
 	peerFails bool // the fake peer's own script fails (a handshake it lost)
 }
 
+//lint:ignore ST1008 the results of Upgrade first, then the spy
 func runUpgrade(t *testing.T, pki *scripttest.PKI, tt upgradeCase) (*tls.Conn, *starttls.Result, error, *spyConn) {
 	t.Helper()
 	serverTLS := tt.serverTLS

@@ -22,7 +22,7 @@ func WatchContext(ctx context.Context, conn net.Conn) (release func()) {
 }
 
 // watch is one WatchContext, in a single allocation (none of its own when
-// it is a field of a [Front]); the core calls its methods directly.
+// it is a field of [Serve]'s loop); the core calls its methods directly.
 type watch struct {
 	conn     net.Conn
 	stop     func() bool

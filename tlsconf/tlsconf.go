@@ -10,6 +10,8 @@
 //	Client   "secure"/"verify": the chain must verify and the name match
 //	Encrypt  "encrypt": TLS is required, the certificate is not checked, but
 //	         the outcome of checking it is recorded
+//	DANE     "dane": the certificate must match the DNSSEC-signed TLSA
+//	         records given (RFC 7672); see smtp/dane for the lookup
 //
 // Postfix's "may" (opportunistic) is a starttls.Policy, not a Config: use
 // Client with starttls.Opportunistic.

@@ -58,6 +58,10 @@ func imapSession(ctx context.Context, c *starttls.Conn) error {
 				return err
 			}
 			continue
+		case errors.Is(err, starttls.ErrProtocol):
+			// An HTTP request line (ALPACA): close without a byte of
+			// answer a browser could use.
+			return err
 		case err != nil:
 			if endOfSession(err) {
 				return nil

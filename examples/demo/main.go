@@ -307,6 +307,11 @@ func readLine(c *starttls.Conn) (string, error) {
 	return string(line), nil
 }
 
+// errHTTPRequest ends a post-TLS session whose client sent an HTTP request
+// where a command belongs: a browser made to talk to a mail port (the
+// ALPACA cross-protocol attacks), closed without a reply.
+var errHTTPRequest = errors.New("http request where a command belongs")
+
 // endOfSession reports whether err only says the client went away.
 func endOfSession(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)

@@ -407,6 +407,54 @@ func TestSessions(t *testing.T) {
 			S: +OK localhost signing off
 			!eof
 		`,
+	}, {
+		name: "smtp http request before tls", proto: "smtp", script: `
+			S: 220 localhost ESMTP ready
+			C: POST /x HTTP/1.1
+			C: Host: localhost
+			!eof
+		`,
+	}, {
+		name: "smtp http request right after tls", proto: "smtp", script: `
+			S: 220 localhost ESMTP ready
+			C: STARTTLS
+			S: 220 2.0.0 Ready to start TLS
+			!tls
+			C: GET / HTTP/1.1
+			C: Host: localhost
+			!eof
+		`,
+	}, {
+		name: "imap http request before tls", proto: "imap", script: `
+			S: * OK [CAPABILITY {_} {_} {_} {_}] localhost ready
+			C: GET / HTTP/1.1
+			!eof
+		`,
+	}, {
+		name: "imap http request right after tls", proto: "imap", script: `
+			S: * OK [CAPABILITY {_} {_} {_} {_}] localhost ready
+			C: a STARTTLS
+			S: a OK Begin TLS negotiation now
+			!tls
+			C: POST /x HTTP/1.1
+			C: Host: localhost
+			!eof
+		`,
+	}, {
+		name: "pop3 http request before tls", proto: "pop3", script: `
+			S: +OK localhost POP3 ready
+			C: GET / HTTP/1.1
+			!eof
+		`,
+	}, {
+		name: "pop3 http request right after tls", proto: "pop3", script: `
+			S: +OK localhost POP3 ready
+			C: STLS
+			S: +OK Begin TLS negotiation
+			!tls
+			C: PUT /x HTTP/1.0
+			!eof
+		`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

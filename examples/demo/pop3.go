@@ -40,6 +40,10 @@ func pop3Session(ctx context.Context, c *starttls.Conn) error {
 			}
 			return err
 		}
+		if starttls.IsHTTPRequest([]byte(line)) {
+			// ALPACA: not a byte of answer a browser could use.
+			return errHTTPRequest
+		}
 		var ok, quit bool
 		cmd, perr := pop3.ParseCommand(line)
 		if perr != nil {

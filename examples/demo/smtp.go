@@ -58,6 +58,10 @@ func smtpSession(ctx context.Context, c *starttls.Conn) error {
 			}
 			return err
 		}
+		if starttls.IsHTTPRequest([]byte(line)) {
+			// ALPACA: not a byte of answer a browser could use.
+			return errHTTPRequest
+		}
 		verb, arg, _ := strings.Cut(line, " ")
 		verb = starttls.UpperASCII(verb)
 		arg = strings.TrimSpace(arg)

@@ -14,6 +14,10 @@
 // 3 the opportunistic policy continued in plaintext because STARTTLS was not
 // advertised.
 //
+// With -mx DOMAIN it evaluates the MTA policy of DOMAIN's MX hosts instead
+// (DANE, MTA-STS, TLS-RPT result types; flags -resolver, -port, -sts-port):
+// one verdict per MX, exit status 4 when a lookup must be deferred (mx.go).
+//
 // Everything the server sends before TLS is untrusted: it is shown escaped,
 // and the name verified is the one given (-servername, or the host), never
 // one taken from the banner.
@@ -93,6 +97,9 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // run is the whole program: it parses args, probes, writes the report on
 // stdout and diagnostics on stderr, and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if mxRequested(args) {
+		return runMX(ctx, args, stdout, stderr) // the MTA policy mode, mx.go
+	}
 	p, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitTLS
@@ -131,7 +138,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]")
 		fs.PrintDefaults()
 	}
-	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3 (default: from the port)")
+	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3|postgres|ldap|xmpp (default: from the port)")
 	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995)")
 	policyName := fs.String("policy", "required", "required|always|opportunistic: what to do when STARTTLS is missing")
 	caFile := fs.String("cafile", "", "trust only the PEM roots in `FILE` (default: system roots)")
@@ -196,6 +203,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		}
 		p.serverName = ascii
 	}
+	setServerName(p.upgrader, p.serverName) // protocols_bin.go
 	var roots *x509.CertPool
 	if *caFile != "" {
 		if roots, err = tlsconf.LoadRoots(*caFile); err != nil {
@@ -354,7 +362,7 @@ func (p *probe) report(res *starttls.Result, err error) *report {
 	greetingRead := res.Greeting != "" || err == nil ||
 		!(step == starttls.StepConnect || step == starttls.StepGreeting ||
 			(p.mode == starttls.Implicit && step == starttls.StepHandshake))
-	if greetingRead {
+	if greetingRead && !greetless(p.protocol) {
 		g := res.Greeting
 		rep.Greeting = &g
 	}

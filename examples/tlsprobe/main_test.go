@@ -474,7 +474,7 @@ func TestProbeUsage(t *testing.T) {
 		{"no-host", nil},
 		{"two-hosts", []string{"127.0.0.1:25", "127.0.0.1:26"}},
 		{"unknown-flag", []string{"-bogus", "127.0.0.1:25"}},
-		{"unknown-protocol", []string{"-protocol", "nntp", "127.0.0.1:119"}},
+		{"unknown-protocol", []string{"-protocol", "gopher", "127.0.0.1:70"}},
 		{"bad-mode", []string{"-mode", "sometimes", "127.0.0.1:25"}},
 		{"bad-policy", []string{"-policy", "maybe", "127.0.0.1:25"}},
 		{"bad-timeout", []string{"-timeout", "0s", "127.0.0.1:25"}},

@@ -28,7 +28,7 @@ type protocol struct {
 // protocols is the table of the protocols the probe speaks, by -protocol
 // name. A protocol adds its one entry here and nothing else changes.
 func protocols() map[string]protocol {
-	return map[string]protocol{
+	table := map[string]protocol{
 		"smtp": {
 			upgrader: func(localName string) starttls.Upgrader { return &smtp.Upgrader{LocalName: localName} },
 			ports:    []int{25, 587},
@@ -51,6 +51,13 @@ func protocols() map[string]protocol {
 			implicit: 995,
 		},
 	}
+	for name, p := range lineProtocols() { // protocols_line.go
+		table[name] = p
+	}
+	for name, p := range binaryProtocols() { // protocols_bin.go
+		table[name] = p
+	}
+	return table
 }
 
 // supported lists the protocol names, sorted.

@@ -117,7 +117,7 @@ func (p Protocol) upgrade(t *testing.T, pki *scripttest.PKI, script string, s se
 	}
 	require.NotNil(t, res, "a result is returned even on error")
 	assert.Equal(t, p.Name, res.Protocol)
-	requireEscaped(t, res.Greeting)
+	AssertPrintable(t, res.Greeting)
 	return outcome{tc: tc, res: res, err: err, peer: peer, conn: conn, transcript: transcript}
 }
 
@@ -137,9 +137,9 @@ func (p Protocol) requireFailed(t *testing.T, o outcome, step starttls.Step, wan
 	assert.Equal(t, step, e.Step, "step of %v", o.err)
 	assert.Nil(t, o.tc, "no *tls.Conn on error")
 	assert.Nil(t, o.res.Conn, "no session conn on error")
-	requireEscaped(t, o.err.Error())
-	requireEscaped(t, strings.ReplaceAll(o.transcript.String(), "\n", " "))
-	assertClosed(t, o.conn)
+	AssertPrintable(t, o.err.Error())
+	AssertPrintable(t, strings.ReplaceAll(o.transcript.String(), "\n", " "))
+	AssertClosed(t, o.conn)
 }
 
 // requireSucceeded checks a successful STARTTLS upgrade whose dialogue
@@ -154,24 +154,6 @@ func (p Protocol) requireSucceeded(t *testing.T, o outcome) {
 	assert.Equal(t, p.AfterList, o.res.After.List())
 	require.NotNil(t, o.res.Conn)
 	assert.Same(t, o.tc, o.res.Conn.TLS(), "the session continues over the *tls.Conn")
-}
-
-// assertClosed checks that the upgrade closed the client's conn (fail
-// closed): a write fails.
-func assertClosed(t *testing.T, conn net.Conn) {
-	t.Helper()
-	_, err := conn.Write([]byte("x"))
-	assert.True(t, errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe),
-		"the conn must be closed on error: got %v, want net.ErrClosed or io.ErrClosedPipe", err)
-}
-
-// requireEscaped fails when s holds a control character or invalid UTF-8.
-func requireEscaped(t *testing.T, s string) {
-	t.Helper()
-	for i := 0; i < len(s); i++ {
-		require.False(t, s[i] < 0x20 || s[i] == 0x7f, "control byte %#x at %d in %q", s[i], i, s)
-	}
-	require.True(t, strings.ToValidUTF8(s, "?") == s, "invalid UTF-8 in %q", s)
 }
 
 // hangUpInHandshake is a server config whose handshake hangs up as soon as

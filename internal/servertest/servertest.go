@@ -3,7 +3,8 @@
 // it in a goroutine, a loopback TCP pair, and the test bodies that differ
 // between the protocols only in their lines: a transcript replayed by a
 // scripted client, cancel, the context bounding the whole front, a nil
-// server, and a listener that keeps serving while one client stalls.
+// server, a listener that keeps serving while one client stalls, and the
+// hostile clients of [Abuse].
 //
 // Every wait is bounded; no helper calls t.Fatal off the test goroutine.
 package servertest

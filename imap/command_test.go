@@ -114,6 +114,10 @@ func TestReadCommand(t *testing.T) {
 		input:   "a1 X (a {3+}\r\n",
 		wantErr: starttls.ErrProtocol, tag: "a1", cmdName: "X", close: true,
 	}, {
+		name:    "synchronizing literal inside a list (RFC 2971 ID): refused, not invited",
+		input:   "a1 ID (\"name\" {3}\r\n",
+		wantErr: starttls.ErrProtocol, tag: "a1", cmdName: "ID",
+	}, {
 		name:    "malformed command announcing a literal: close",
 		input:   "a1 LOGIN \"unterminated {3+}\r\n",
 		wantErr: starttls.ErrProtocol, tag: "a1", cmdName: "LOGIN", close: true,

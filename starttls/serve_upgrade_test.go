@@ -11,18 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/internal/scripttest"
-	"github.com/tlsup/tlsup/internal/servertest"
 	"github.com/tlsup/tlsup/starttls"
 )
 
-// The transition of Front.Upgrade runs under the front's own context watch
+// The transition of Serve runs under the loop's own context watch
 // and a deadline, not a derived context: these tests pin the bounds that a
 // derived context used to give.
 
-// TestFrontUpgradeCancelInHandshake cancels ctx while the front waits for
+// TestServeUpgradeCancelInHandshake cancels ctx while the front waits for
 // the client's first TLS record: the handshake is aborted at once, with
 // ctx's error, although the handshake timeout is far away.
-func TestFrontUpgradeCancelInHandshake(t *testing.T) {
+func TestServeUpgradeCancelInHandshake(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	mine, theirs := net.Pipe()
 	t.Cleanup(func() { mine.Close(); theirs.Close() })
@@ -60,45 +59,29 @@ func TestFrontUpgradeCancelInHandshake(t *testing.T) {
 	assert.ErrorIs(t, err, io.EOF)
 }
 
-// TestFrontUpgradeCtxDone: ctx ending between the STARTTLS command and
-// Upgrade (its watch may or may not have fired yet) still ends the
-// transition at once with ctx's error, however the race falls.
-func TestFrontUpgradeCtxDone(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	for i := range 20 {
-		server, client := servertest.TCPPair(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		f := starttls.NewFront(ctx, server, "toy", nil, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
-		require.NoError(t, f.Start())
-		_, err := client.Write([]byte("STARTTLS\r\n"))
-		require.NoError(t, err)
-		line, err := f.ReadLine()
-		require.NoError(t, err)
-		require.Equal(t, "STARTTLS", string(line))
-		cancel()
-		start := time.Now()
-		tc, err := f.Upgrade("OK begin TLS", "NO pipelining")
-		f.Finish(err)
-		elapsed := time.Since(start)
-		assert.Less(t, elapsed, 2*time.Second, "round %d: Upgrade took %v after cancel", i, elapsed)
-		assert.Nil(t, tc)
-		require.ErrorIs(t, err, context.Canceled, "round %d", i)
-		assertClosed(t, server)
-	}
-}
-
-// TestFrontUpgradeCtxDeadline: a ctx deadline sooner than the handshake
+// TestServeUpgradeCtxDeadline: a ctx deadline sooner than the handshake
 // timeout bounds the handshake, and the error says so.
-func TestFrontUpgradeCtxDeadline(t *testing.T) {
+func TestServeUpgradeCtxDeadline(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!hold\n", &scripttest.Options{
-		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-	})
+	raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!hold\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	tc, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
-	assert.Less(t, time.Since(start), 2*time.Second)
+	type result struct {
+		tc  *starttls.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tc, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Hour})
+		done <- result{tc, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handshake waited past ctx's deadline: only the hour-long handshake timeout would end it")
+	}
+	tc, err := r.tc, r.err
 	assert.Nil(t, tc)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, starttls.ErrHandshake)
@@ -109,13 +92,11 @@ func TestFrontUpgradeCtxDeadline(t *testing.T) {
 	require.NoError(t, peer.Wait())
 }
 
-// TestFrontUpgradeReleases: after a successful upgrade, the conn has no
+// TestServeUpgradeReleases: after a successful upgrade, the conn has no
 // deadline left and cancelling ctx no longer touches it.
-func TestFrontUpgradeReleases(t *testing.T) {
+func TestServeUpgradeReleases(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!tls\n!sleep 300ms\nC: CAPS\n", &scripttest.Options{
-		Role: scripttest.Client, TLSConfig: pki.Client(scripttest.TestName), Timeout: 3 * time.Second,
-	})
+	raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\nS: OK begin TLS\n!tls\n!sleep 300ms\nC: CAPS\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tc, err := toyServe(ctx, raw, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: 100 * time.Millisecond})
@@ -130,4 +111,35 @@ func TestFrontUpgradeReleases(t *testing.T) {
 	require.NoError(t, peer.Wait())
 	_, err = tc.ReadLine()
 	assert.ErrorIs(t, err, io.EOF)
+}
+
+// cancelling is toyDialogue cancelling ctx as it answers STARTTLS: the
+// context ends between the command and the switch.
+type cancelling struct {
+	toyDialogue
+	cancel context.CancelFunc
+}
+
+func (d cancelling) Command(ctx context.Context, c *starttls.Conn, line []byte) (starttls.Reply, error) {
+	d.cancel()
+	return d.toyDialogue.Command(ctx, c, line)
+}
+
+// TestServeUpgradeCtxDone: ctx ending between the STARTTLS command and the
+// switch (its watch may or may not have fired yet) still ends the
+// transition at once with ctx's error, however the race falls, and writes
+// no go-ahead.
+func TestServeUpgradeCtxDone(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	for i := range 20 {
+		raw, peer := toyClient(t, pki, "S: OK toy ready\nC: STARTTLS\n!eof\n")
+		ctx, cancel := context.WithCancel(context.Background())
+		// The handshake timeout is a minute away: the error can only be the
+		// cancellation's.
+		tc, err := starttls.Serve(ctx, raw, cancelling{cancel: cancel}, &starttls.ServerOptions{TLSConfig: pki.Server(), HandshakeTimeout: time.Minute})
+		assert.Nil(t, tc)
+		require.ErrorIs(t, err, context.Canceled, "round %d", i)
+		assertClosed(t, raw)
+		require.NoError(t, peer.Wait())
+	}
 }
