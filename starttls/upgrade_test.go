@@ -850,7 +850,7 @@ func FuzzUpgrade(f *testing.F) {
 		if (tc != nil && tc.ConnectionState().HandshakeComplete) || res.TLS {
 			t.Fatalf("TLS reported from random bytes: %q", data)
 		}
-		written, _ := fc.written()
+		written, _ := fc.Written(), fc.Writes()
 		if policy == starttls.Required && !res.Before.Has("STARTTLS") && strings.Contains(written, "GO\r\n") {
 			t.Fatalf("STARTTLS sent under Required without being offered: %q", data)
 		}
@@ -863,7 +863,7 @@ func FuzzUpgrade(f *testing.F) {
 			}
 			return
 		}
-		if !fc.isClosed() {
+		if !fc.Closed() {
 			t.Fatalf("conn left open on %v", err)
 		}
 		if res.Conn != nil || res.Plaintext {
