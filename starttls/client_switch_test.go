@@ -209,9 +209,10 @@ func TestKeywordEmpty(t *testing.T) {
 			conn, peer := scripttest.Pipe(t, "C: SSLREQ\nS: \"N\"\n!eof", nil)
 			tc, res, err := starttls.Upgrade(background(t, 5*time.Second), conn, sslRequest{},
 				&starttls.Config{TLSConfig: pki.Client(scripttest.TestName), Policy: policy})
-			assert.Nil(t, tc)
 			if policy == starttls.Opportunistic {
 				require.NoError(t, err)
+				require.NotNil(t, tc, "a placeholder, safe to close")
+				assert.False(t, tc.ConnectionState().HandshakeComplete)
 				assert.True(t, res.Plaintext)
 				assert.False(t, res.TLS)
 				require.NotNil(t, res.Conn, "the plaintext session continues")
@@ -219,6 +220,7 @@ func TestKeywordEmpty(t *testing.T) {
 				res.Conn.Close()
 			} else {
 				require.ErrorIs(t, err, starttls.ErrNotOffered)
+				assert.Nil(t, tc)
 				requireStep(t, err, "sslreq", starttls.StepStartTLS)
 				assert.False(t, res.Plaintext)
 				assert.Nil(t, res.Conn)

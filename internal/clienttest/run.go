@@ -135,6 +135,9 @@ func (p Protocol) requireFailed(t *testing.T, o outcome, step starttls.Step, wan
 	require.ErrorAs(t, o.err, &e, "got %T %v, want a *starttls.Error", o.err, o.err)
 	assert.Equal(t, p.Name, e.Protocol)
 	assert.Equal(t, step, e.Step, "step of %v", o.err)
+	// A switch on Kind misses no outcome, and agrees with errors.Is.
+	require.NotNil(t, e.Kind, "Kind of %v", o.err)
+	require.ErrorIs(t, o.err, e.Kind)
 	assert.Nil(t, o.tc, "no *tls.Conn on error")
 	assert.Nil(t, o.res.Conn, "no session conn on error")
 	AssertPrintable(t, o.err.Error())

@@ -115,6 +115,7 @@ func RunOne(t *testing.T, client Client, tt Case) string {
 		var e *starttls.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, client.Protocol, e.Protocol)
+		require.NotNil(t, e.Kind, "Kind of %v", err)
 		if tt.Step != "" && !tt.AnyStep {
 			assert.Equal(t, tt.Step, e.Step, "step of %v", err)
 		}
@@ -140,7 +141,11 @@ func RunOne(t *testing.T, client Client, tt Case) string {
 		assert.Equal(t, tt.Plaintext, res.Plaintext)
 		assert.Equal(t, !tt.Plaintext, res.TLS)
 		if tt.Plaintext {
-			assert.Nil(t, tc)
+			// A placeholder, safe to close, that sends nothing.
+			require.NotNil(t, tc)
+			assert.False(t, tc.ConnectionState().HandshakeComplete)
+			_, werr := tc.Write([]byte("x"))
+			assert.ErrorIs(t, werr, starttls.ErrNoTLS)
 			assert.Nil(t, res.After)
 		} else {
 			require.NotNil(t, tc)
