@@ -335,11 +335,9 @@ func TestOfferChecker(t *testing.T) {
 }
 
 // news is a made-up protocol after NNTP (RFC 4642, RFC 4643) that the core
-// has never heard of: with redact set it implements starttls.Redactor;
-// without, the core's DefaultRedactor applies.
-type news struct {
-	redact bool
-}
+// has never heard of. It gives no Redactor, so the core's DefaultRedactor
+// applies; newsRedactor is the same protocol with one of its own.
+type news struct{}
 
 func (news) Protocol() string  { return "news" }
 func (news) Keyword() string   { return "STARTTLS" }
