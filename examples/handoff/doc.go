@@ -67,9 +67,10 @@
 //
 // go test ./... here runs the examples and the end-to-end tests against
 // in-process servers (go-smtp's, go-imap's imapmemserver) on 127.0.0.1.
-// With TLSUP_REAL_SERVERS=1 and the variables .ci/real-servers.sh sets
-// (TLSUP_SUBMISSION_ADDR, TLSUP_IMAP_ADDR, TLSUP_CA, TLSUP_USER,
-// TLSUP_PASSWORD) the same hand-offs run against the real Postfix (AUTH
-// and a message) and Dovecot (LOGIN and SELECT). .ci/handoff.sh runs
-// them.
+// With TLSUP_REAL_SERVERS=1 and TLSUP_SUBMISSION_ADDR, TLSUP_IMAP_ADDR,
+// TLSUP_CA, TLSUP_USER and TLSUP_PASSWORD set, the same hand-offs run
+// against a real Postfix (AUTH and a message) and Dovecot (LOGIN and
+// SELECT). .ci/handoff.sh runs both: it starts a Postfix submission
+// listener and a Dovecot IMAP of its own on 127.0.0.9 and 127.0.0.10 and
+// sets the variables.
 package handoff

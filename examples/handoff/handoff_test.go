@@ -52,11 +52,11 @@ func TestInProcess(t *testing.T) {
 
 // TestRealServers runs the hand-offs against the real Postfix submission
 // listener (AUTH and one message) and Dovecot (LOGIN and SELECT) that
-// .ci/real-servers.sh starts. Without TLSUP_REAL_SERVERS=1 it is skipped,
+// .ci/handoff.sh starts. Without TLSUP_REAL_SERVERS=1 it is skipped,
 // so that go test ./... stays hermetic.
 func TestRealServers(t *testing.T) {
 	if os.Getenv("TLSUP_REAL_SERVERS") != "1" {
-		t.Skip("real servers not started: run .ci/real-servers.sh, then .ci/handoff.sh (TLSUP_REAL_SERVERS=1)")
+		t.Skip("real servers not started: bash .ci/handoff.sh starts them (TLSUP_REAL_SERVERS=1)")
 	}
 	need := func(name string) string {
 		v := os.Getenv(name)
