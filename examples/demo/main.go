@@ -33,7 +33,8 @@
 //   - Bytes pipelined behind STARTTLS/STLS: an error reply and no TLS, or
 //     close; never discarded silently, never answered inside TLS.
 //   - A client that has not completed the handshake within 10 s of the
-//     go-ahead is dropped; a pre-TLS session idle for 60 s is closed.
+//     go-ahead is dropped; a pre-TLS session idle for 60 s is closed, and
+//     so is one still without TLS after 5 minutes, however busy.
 //   - After TLS, user "demo", password "demo". SMTP: EHLO, AUTH PLAIN,
 //     MAIL/RCPT/DATA (accepted and discarded), RSET, NOOP, QUIT; MAIL or
 //     AUTH before a fresh EHLO gets 503. IMAP: CAPABILITY, NOOP, LOGIN,
