@@ -784,7 +784,7 @@ func FuzzUpgrade(f *testing.F) {
 		if tc != nil || res.TLS {
 			t.Fatalf("TLS reported from random bytes: %q", data)
 		}
-		written, _ := fc.written()
+		written, _ := fc.Written(), fc.Writes()
 		if policy == starttls.Required && !res.Before.Has("STARTTLS") && strings.Contains(written, "GO\r\n") {
 			t.Fatalf("STARTTLS sent under Required without being offered: %q", data)
 		}
@@ -797,7 +797,7 @@ func FuzzUpgrade(f *testing.F) {
 			}
 			return
 		}
-		if !fc.isClosed() {
+		if !fc.Closed() {
 			t.Fatalf("conn left open on %v", err)
 		}
 		if res.Conn != nil || res.Plaintext {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,23 +23,8 @@ import (
 	"github.com/tlsup/tlsup/tlsconf"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of sessions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a transcript safe for writes from another goroutine.
+type syncBuffer = scripttest.SyncBuffer
 
 func TestTour(t *testing.T) {
 	var out, errOut syncBuffer

@@ -67,7 +67,7 @@ func feat(features ...string) string {
 }
 
 func TestUpgrade(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name: "required", Script: good, Before: before, After: after,
 		Check: func(t *testing.T, res *starttls.Result, err error) {
 			assert.Equal(t, "(vsFTPd 3.0.3)", res.Greeting)
@@ -138,7 +138,7 @@ func TestStripped(t *testing.T) {
 		Name: "auth tls on the first line", Script: greeting + "C: FEAT\nS: 211-AUTH TLS\nS: \" PBSZ\\r\\n\"\nS: 211 End\n!eof",
 		Err: starttls.ErrNotOffered,
 	})
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestRefusedAndFake(t *testing.T) {
@@ -174,7 +174,7 @@ func TestRefusedAndFake(t *testing.T) {
 	}, clienttest.Case{
 		Name: "feat answered 200", Script: greeting + "C: FEAT\nS: 200 ok\n", Err: starttls.ErrProtocol, Step: starttls.StepDiscover,
 	})
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func mustAtoi(s string) int {
@@ -186,7 +186,7 @@ func mustAtoi(s string) int {
 }
 
 func TestInjection(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "same write",
 		Script: greeting + featBefore + "C: AUTH TLS\nS: 234 Proceed with negotiation.\nS+ 230 Login successful.\n",
 		Err:    starttls.ErrInjectedData, Step: starttls.StepStartTLS,
@@ -206,7 +206,7 @@ func TestInjection(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "endless feat",
 		Script: greeting + "C: FEAT\nS: 211-Features:\n" + clienttest.Lines("\" XFOO\\r\\n\"", starttls.DefaultMaxResponseLines+1),
 		Err:    starttls.ErrTooLarge, Step: starttls.StepDiscover, PeerFails: true,

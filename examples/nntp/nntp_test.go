@@ -65,7 +65,7 @@ func list(lines ...string) string {
 }
 
 func TestUpgrade(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name: "required", Script: good, Before: before, After: after,
 		Check: func(t *testing.T, res *starttls.Result, err error) {
 			assert.Equal(t, "news.example.test InterNetNews NNRP server INN 2.7.1 ready (no posting)", res.Greeting)
@@ -128,7 +128,7 @@ func TestStripped(t *testing.T) {
 			Err: starttls.ErrNotOffered, Step: starttls.StepDiscover,
 		})
 	}
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestRefusedAndFake(t *testing.T) {
@@ -166,11 +166,11 @@ func TestRefusedAndFake(t *testing.T) {
 		cases = append(cases, clienttest.Case{Name: "capabilities answered " + c,
 			Script: greeting + "C: CAPABILITIES\nS: " + c + "\n", Err: starttls.ErrProtocol, Step: starttls.StepDiscover})
 	}
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestInjection(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "same write",
 		Script: greeting + capsBefore + "C: STARTTLS\nS: 382 Begin TLS negotiation now\nS+ 101 Capability list:\nS+ AUTHINFO USER\nS+ .\n",
 		Err:    starttls.ErrInjectedData, Step: starttls.StepStartTLS,
@@ -192,7 +192,7 @@ func TestInjection(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "endless list",
 		Script: greeting + "C: CAPABILITIES\nS: 101 Capability list:\n" + clienttest.Lines("XFOO", starttls.DefaultMaxResponseLines+1),
 		Err:    starttls.ErrTooLarge, Step: starttls.StepDiscover, PeerFails: true,

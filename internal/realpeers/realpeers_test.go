@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -117,23 +116,8 @@ func closeOnCleanup(t *testing.T, c net.Conn) {
 	}
 }
 
-// syncBuffer is a transcript writer safe for the reader and writer sides.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a transcript safe for writes from another goroutine.
+type syncBuffer = scripttest.SyncBuffer
 
 // checkVerified asserts that res describes a verified TLS session with the
 // script's certificate.
