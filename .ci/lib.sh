@@ -240,7 +240,7 @@ wait_port() {
 # valid two days. The keys are mode 600.
 make_pki() {
   (
-    cd "$TMP/pki"
+    cd "$TMP/pki" || exit 1
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
       -keyout ca.key -out ca.pem -subj "/CN=tlsup $CI_NAME throwaway CA" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
