@@ -186,7 +186,6 @@ func FuzzStatusLine(f *testing.F) {
 			}
 			return
 		}
-		line = strings.TrimSuffix(line, "\r")
 		if !strings.HasSuffix(line, r.Text) {
 			t.Fatalf("text %q is not the end of %q", r.Text, line)
 		}
