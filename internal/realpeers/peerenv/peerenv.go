@@ -185,7 +185,7 @@ func GoldenScript(transcript string, imapTags bool) (string, error) {
 }
 
 // ProbeJSON is the part of examples/tlsprobe's JSON object the tests check
-// (the contract in shared/contracts/tlsprobe.md).
+// (the contract is in its package doc, examples/tlsprobe/doc.go).
 type ProbeJSON struct {
 	Protocol           string    `json:"protocol"`
 	Address            string    `json:"address"`
