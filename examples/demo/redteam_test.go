@@ -406,9 +406,9 @@ func TestRedteamServe(t *testing.T) {
 		// Commands before STARTTLS get the protocol's "TLS first".
 		{"smtp-commands-before-tls", []string{"smtp"}, func(c *rtClient, p rtProto) {
 			c.expect(p.greeting)
-			// Ten: the front closes after more refused commands.
 			for _, cmd := range []string{"MAIL FROM:<a@localhost>", "mail from:<a@localhost>", "RCPT TO:<b@localhost>", "DATA",
-				"AUTH PLAIN AGRlbW8AZGVtbw==", "AUTH LOGIN", "auth plain", "VRFY demo", "BDAT 10 LAST", "XFOO"} {
+				"AUTH PLAIN AGRlbW8AZGVtbw==", "AUTH LOGIN", "auth plain", "VRFY demo", "EXPN list", "HELP", "BDAT 10 LAST",
+				"XFOO", "ETRN x", "TURN", "ATRN", "SEND FROM:<a@localhost>", "", " "} {
 				c.send(cmd + "\r\n")
 				assert.Equal(c.t, "530 5.7.0 Must issue a STARTTLS command first", c.line(), "before TLS: %q", cmd)
 			}
@@ -429,7 +429,8 @@ func TestRedteamServe(t *testing.T) {
 				assert.Equal(c.t, tag+" NO [PRIVACYREQUIRED] TLS required, use STARTTLS first", c.line(),
 					"before TLS: %q (no continuation inviting the password)", cmd)
 			}
-			for _, cmd := range []string{"f SELECT INBOX", "g LIST \"\" *", "h ENABLE UTF8=ACCEPT", "i ID NIL"} {
+			for _, cmd := range []string{"f SELECT INBOX", "g LIST \"\" *", "h ENABLE UTF8=ACCEPT", "i ID NIL", "j EXAMINE INBOX",
+				"k STATUS INBOX (MESSAGES)", "l APPEND INBOX {1}", "m XFOO"} {
 				c.send(cmd + "\r\n")
 				l := c.line()
 				tag := strings.Fields(cmd)[0]
@@ -438,25 +439,47 @@ func TestRedteamServe(t *testing.T) {
 		}},
 		{"pop3-commands-before-tls", []string{"pop3"}, func(c *rtClient, p rtProto) {
 			c.expect(p.greeting)
-			// Ten: the front closes after more refused commands.
 			for _, cmd := range []string{"USER demo", "user demo", "PASS demo", "APOP demo c4c9334bac560ecc979e58001b3e22fb",
-				"AUTH PLAIN AGRlbW8AZGVtbw==", "AUTH", "STAT", "LIST", "RETR 1", "UIDL"} {
+				"AUTH PLAIN AGRlbW8AZGVtbw==", "AUTH PLAIN", "AUTH", "STAT", "LIST", "RETR 1", "UIDL", "TOP 1 1", "DELE 1", "RSET", "XFOO"} {
 				c.send(cmd + "\r\n")
 				l := c.line()
 				assert.True(c.t, strings.HasPrefix(l, "-ERR"), "before TLS: %q got %q", cmd, l)
 			}
 		}},
+		// Literals the front will not wait for: a synchronizing one is
+		// refused without the continuation that would invite it, a
+		// non-synchronizing one over the bound ends the session.
+		{"imap-huge-literal-before-tls", []string{"imap"}, func(c *rtClient, p rtProto) {
+			c.expect(p.greeting)
+			c.send("a LOGIN demo {4294967296}\r\n")
+			l := c.line()
+			assert.True(c.t, strings.HasPrefix(l, "a NO ") || strings.HasPrefix(l, "a BAD "), "no continuation: %q", l)
+			c.send("b APPEND INBOX {99999999+}\r\n")
+			got := c.rest()
+			assert.NotContains(c.t, got, "b OK")
+		}},
+		{"imap-huge-literal-inside-tls", []string{"imap"}, func(c *rtClient, p rtProto) {
+			upgrade(c, p)
+			c.send("a LOGIN demo {4294967296}\r\n")
+			l := c.line()
+			assert.True(c.t, strings.HasPrefix(l, "a NO ") || strings.HasPrefix(l, "a BAD "), "no continuation: %q", l)
+			c.send("b NOOP\r\n")
+			c.expect("b OK ")
+			c.send("c LOGIN demo {99999999+}\r\n")
+			got := c.rest()
+			assert.NotContains(c.t, got, "c OK")
+		}},
 		// More refused commands than the bound close the session.
 		{"too-many-errors-before-tls", all, func(c *rtClient, p rtProto) {
 			c.expect(p.greeting, "220-")
 			var sent int
-			for sent = 0; sent < 30; sent++ {
+			for sent = 0; sent < 60; sent++ {
 				if _, err := io.WriteString(c.conn, p.tag("z", "XFOO")+"\r\n"); err != nil {
 					break
 				}
 			}
 			got := c.rest()
-			assert.Less(c.t, strings.Count(got, "\r\n"), 30, "closed before answering them all")
+			assert.Less(c.t, strings.Count(got, "\r\n"), 60, "closed before answering them all")
 		}},
 		// ALPACA: an HTTP request where a command belongs gets no byte.
 		{"http-first-line", all, func(c *rtClient, p rtProto) {
