@@ -197,6 +197,9 @@ func mailCases(d mailDialect) []redteamCase {
 		// A go-ahead without its line end is no go-ahead yet.
 		{name: "goahead-unterminated", script: d.greet + d.starttls + "S: " + quoteUnterminated(d.goAhead) + "\n!hold",
 			timeout: short, code: exitFailed, kinds: []string{"timeout"}},
+		// A ServerHello trickled: the handshake is bounded by -timeout too.
+		{name: "trickle-tls-record", script: d.greet + d.starttls + d.goAhead + "!sleep 50ms\n!trickle 20ms\nS: \"\\x16\\x03\\x03\\x00\\x40" +
+			strings.Repeat("a", 64) + "\"\n!hold", timeout: short, code: exitFailed, kinds: []string{"timeout"}},
 		{name: "trickle-greeting", script: "!trickle 20ms\n" + strings.Repeat(strings.TrimSuffix(d.greetOnly, "\n")+"\n", 200),
 			timeout: short, code: exitFailed, kinds: []string{"timeout"}},
 		{name: "trickle-endless-line", script: "!trickle 10ms\nS: \"" + strings.Repeat("x", 400) + "\"\n", timeout: short,
@@ -207,6 +210,14 @@ func mailCases(d mailDialect) []redteamCase {
 		{name: "huge-discovery-response", script: d.hugeResponse, code: exitFailed, kinds: []string{"too-large"}},
 		{name: "huge-starttls-reply", script: d.greet + d.starttls + "S: \"" + strings.Repeat("B", 5000) + "\\r\\n\"\n",
 			code: exitFailed, kinds: []string{"too-large"}},
+		{name: "huge-line-inside-tls", script: d.greet + d.starttls + d.goAhead + "!tls\n" + insideCommand(d) +
+			"S: \"" + strings.Repeat("C", 5000) + "\\r\\n\"\n", code: exitFailed, kinds: []string{"too-large"}, tls: true},
+		// Implicit TLS: a plaintext server on the TLS port fails the
+		// handshake; the same checks apply inside.
+		{name: "implicit-plaintext-server", script: d.greetOnly + "!hold", flags: []string{"-mode", "implicit"},
+			code: exitFailed, kinds: []string{"handshake"}},
+		{name: "implicit-ok", script: "!tls\n" + d.greetOnly + strings.TrimPrefix(d.inside, "!tls\n"), flags: []string{"-mode", "implicit"},
+			code: exitTLS, tls: true, after: d.after, peerOK: true},
 		// Stale capabilities: nothing learned before TLS survives it,
 		// whatever the plaintext server said.
 		{name: "starttls-advertised-after-tls", script: d.greet + d.starttls + d.goAhead + strings.Replace(d.inside, "X-AFTER", "STARTTLS", 1),
@@ -235,6 +246,11 @@ func replaced(list []string, old, new string) []string {
 		}
 	}
 	return out
+}
+
+// insideCommand is the discovery command line of d's script inside TLS.
+func insideCommand(d mailDialect) string {
+	return strings.Split(d.inside, "\n")[1] + "\n"
 }
 
 func rediscoverRefused(d mailDialect) string {
@@ -420,6 +436,8 @@ func protocolSpecificCases(protocol string, d mailDialect) []redteamCase {
 				code: exitFailed, kinds: []string{"too-large"}},
 			{name: "huge-literal-in-capability", script: d.greetOnly + d.discover + "S: * CAPABILITY {99999999}\n!hold", timeout: 2 * time.Second,
 				code: exitFailed, kinds: []string{"too-large"}},
+			{name: "implicit-preauth", script: "!tls\nS: * PREAUTH [CAPABILITY IMAP4rev1 X-BEFORE] welcome\n" + strings.TrimPrefix(d.inside, "!tls\n"),
+				flags: []string{"-mode", "implicit"}, code: exitTLS, tls: true, after: d.after, peerOK: true},
 			{name: "greeting-tagged", script: "S: a OK ready\n!eof", code: exitFailed, kinds: []string{"protocol"}},
 			{name: "greeting-no", script: "S: * NO go away\n!eof", code: exitFailed, kinds: []string{"protocol", "greeting-rejected"}},
 			{name: "keyword-with-nul", script: "S: \"* OK [CAPABILITY IMAP4rev1 STARTTLS\\x00] ready\\r\\n\"\n!hold",
