@@ -551,6 +551,15 @@ func TestRedteamServe(t *testing.T) {
 			l := c.line()
 			assert.False(c.t, strings.HasPrefix(l, p.goAhead), "got %q", l)
 		}},
+		{"nul-in-commands", all, func(c *rtClient, p rtProto) {
+			c.expect(p.greeting, "220-")
+			c.send(p.tag("n", "NO\x00OP") + "\r\n")
+			l := c.line()
+			assert.True(c.t, strings.HasPrefix(l, p.errReply) || strings.HasPrefix(l, "* BAD") || strings.HasPrefix(l, "n BAD"),
+				"got %q, want a refusal", l)
+			c.send(p.tag("m", "NOOP") + "\r\n")
+			c.expect(strings.Replace(noopOK[p.name], "n ", "m ", 1))
+		}},
 		// RFC 3207, Section 4.2: a fresh EHLO after TLS before MAIL/AUTH.
 		{"smtp-mail-auth-after-tls-before-ehlo", []string{"smtp"}, func(c *rtClient, p rtProto) {
 			c.expect(p.greeting)

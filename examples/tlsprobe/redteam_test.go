@@ -161,6 +161,15 @@ func mailCases(d mailDialect) []redteamCase {
 			code: exitFailed, kinds: []string{"refused"}, peerOK: true},
 		{name: "refused-always-stripped", script: d.stripped + d.starttls + d.refusal + "!eof", flags: []string{"-policy", "always"},
 			code: exitFailed, kinds: []string{"refused"}, peerOK: true},
+		// Once advertised, any failure is an error under opportunistic too.
+		{name: "opportunistic-injected", script: d.greet + d.starttls + d.goAhead + "S+ " + d.forged + "\n!eof",
+			flags: []string{"-policy", "opportunistic"}, code: exitFailed, kinds: []string{"injected-data"}, peerOK: true},
+		{name: "opportunistic-garbage-answer", script: d.greet + d.starttls + d.notGoAhead[0] + "!eof",
+			flags: []string{"-policy", "opportunistic"}, code: exitFailed, kinds: []string{"protocol"}},
+		{name: "opportunistic-hangup-after-goahead", script: d.greet + d.starttls + d.goAhead + "!close",
+			flags: []string{"-policy", "opportunistic"}, code: exitFailed, kinds: []string{"handshake"}},
+		{name: "opportunistic-silent-after-starttls", script: d.greet + d.starttls + "!hold",
+			flags: []string{"-policy", "opportunistic"}, timeout: short, code: exitFailed, kinds: []string{"timeout"}},
 		// Injection after the go-ahead (CVE-2011-0411 class, client side).
 		{name: "inject-same-write-reply", script: d.greet + d.starttls + d.goAhead + "S+ " + d.forged + "\n!eof",
 			code: exitFailed, kinds: []string{"injected-data"}, peerOK: true},
@@ -227,6 +236,14 @@ func mailCases(d mailDialect) []redteamCase {
 		{name: "rediscover-hangup", script: d.greet + d.starttls + d.goAhead + "!tls\n!close", code: exitFailed,
 			kinds: []string{"closed"}, tls: true},
 	}
+	// A terminal escape in a capability inside TLS: kept as sent and
+	// escaped in the JSON where the grammar allows it (IMAP atoms do not).
+	controls := redteamCase{name: "escape-in-capability-inside-tls", script: d.greet + d.starttls + d.goAhead + withControl(d.inside),
+		code: exitTLS, tls: true, after: replaced(d.after, "X-AFTER", "X-AFTER\x1b[2J\u009b"), peerOK: true}
+	if d.protocol == "imap" {
+		controls.code, controls.kinds, controls.after, controls.peerOK = exitFailed, []string{"protocol"}, nil, false
+	}
+	cases = append(cases, controls)
 	for _, answer := range d.notGoAhead {
 		cases = append(cases, redteamCase{name: "starttls-answer-" + slug(answer), script: d.greet + d.starttls + answer,
 			timeout: time.Second, code: exitFailed, kinds: []string{"protocol"}})
@@ -246,6 +263,19 @@ func replaced(list []string, old, new string) []string {
 		}
 	}
 	return out
+}
+
+// withControl rewrites the line of script holding X-AFTER as a quoted
+// line whose X-AFTER is followed by ESC [2J and the C1 CSI.
+func withControl(script string) string {
+	lines := strings.Split(script, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "S: ") && strings.Contains(l, "X-AFTER") {
+			text := strings.Replace(strings.TrimPrefix(l, "S: "), "X-AFTER", "X-AFTER\x1b[2J\u009b", 1)
+			lines[i] = "S: " + strconv.Quote(text+"\r\n")
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // insideCommand is the discovery command line of d's script inside TLS.
