@@ -666,6 +666,21 @@ func TestRedteamBinary(t *testing.T) {
 		{"xmpp", "inject-same-write", xmpp(xmppOffer, xmppProceed+"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", false),
 			nil, exitFailed, []string{"injected-data"}},
 		{"xmpp", "inject-same-write-partial", xmpp(xmppOffer, xmppProceed+"<", false), nil, exitFailed, []string{"injected-data"}},
+		{"xmpp", "inject-proceed-before-starttls", xmpp(xmppOffer+xmppProceed, "", false), nil, exitFailed, []string{"injected-data"}},
+		{"xmpp", "not-offered-starttls-wrong-namespace", xmpp(xmppHead+"<stream:features><starttls xmlns='urn:evil'/></stream:features>", "", false),
+			nil, exitFailed, []string{"not-offered"}},
+		{"xmpp", "greeting-stream-error", xmpp(xmppHead+"<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", "", false),
+			nil, exitFailed, []string{"greeting-rejected"}},
+		{"xmpp", "refused-stream-error", xmpp(xmppOffer, "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", false),
+			nil, exitFailed, []string{"refused"}},
+		{"xmpp", "proceed-wrong-namespace", xmpp(xmppOffer, "<proceed xmlns='urn:evil'/>", false), nil, exitFailed, []string{"protocol"}},
+		{"xmpp", "huge-element", xmpp(xmppHead+"<stream:features>"+strings.Repeat("<x>a</x>", 200000)+"</stream:features>", "", false),
+			nil, exitFailed, []string{"too-large"}},
+		{"ldap", "refused-notice-of-disconnection", ldapPeer(append([]byte{0x30, 0x24, 0x02, 0x01, 0x00, 0x78, 0x1f, 0x0a, 0x01, 0x34, 0x04, 0x00, 0x04, 0x00, 0x8a, 0x16},
+			ldap.OIDNoticeOfDisconnection...)), nil, exitFailed, []string{"refused"}},
+		{"ldap", "huge-length", ldapPeer([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff}), nil, exitFailed, []string{"too-large"}},
+		{"ldap", "not-offered-opportunistic", ldapPeer(ldapResponse(2)), []string{"-policy", "opportunistic"}, exitPlaintext, nil},
+		{"postgres", "huge-error-response", pgPeer("E\x7f\xff\xff\xff"), nil, exitFailed, []string{"too-large"}},
 	} {
 		t.Run(tc.protocol+"/"+tc.name, func(t *testing.T) {
 			addr, peer := bytepeer.Listen(t, tc.peer, &bytepeer.Options{TLSConfig: pki.Server()})
