@@ -494,7 +494,7 @@ func TestRedteamServe(t *testing.T) {
 			c.send("GET /?x=" + strings.Repeat("A", 100) + " HTTP/1.0\r\n\r\n")
 			c.silentClose()
 		}},
-		{"http-connect-and-options", all, func(c *rtClient, p rtProto) {
+		{"http-options-asterisk", all, func(c *rtClient, p rtProto) {
 			c.expect(p.greeting, "220-")
 			c.send("OPTIONS * HTTP/1.1\r\n")
 			c.silentClose()

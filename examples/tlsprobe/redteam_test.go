@@ -201,7 +201,7 @@ func mailCases(d mailDialect) []redteamCase {
 		{name: "silent-after-discover", script: d.greetOnly + d.discover + "!hold", timeout: short, code: exitFailed, kinds: []string{"timeout"}},
 		{name: "silent-after-starttls", script: d.greet + d.starttls + "!hold", timeout: short, code: exitFailed, kinds: []string{"timeout"}},
 		{name: "silent-after-goahead", script: d.greet + d.starttls + d.goAhead + "!hold", timeout: short, code: exitFailed, kinds: []string{"timeout"}},
-		{name: "silent-inside-tls", script: d.greet + d.starttls + d.goAhead + "!tls\n!hold", timeout: time.Second,
+		{name: "silent-inside-tls", script: d.greet + d.starttls + d.goAhead + "!tls\n!hold", timeout: 2 * time.Second,
 			code: exitFailed, kinds: []string{"timeout"}, tls: true},
 		// A go-ahead without its line end is no go-ahead yet.
 		{name: "goahead-unterminated", script: d.greet + d.starttls + "S: " + quoteUnterminated(d.goAhead) + "\n!hold",
