@@ -24,14 +24,8 @@
 #                                       log and wait (for development)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+. .ci/lib.sh real-binproto     # log, make_tmp, apt_install, make_pki, ...
 CONF="$ROOT/.ci/real-binproto"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
-
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-secs() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
-log() { printf '[real-binproto %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-t_start=$(now_ms)
 serve=0
 case "${1:-}" in
   "") ;;
@@ -39,129 +33,25 @@ case "${1:-}" in
   *) echo "usage: $0 [--serve]" >&2; exit 2 ;;
 esac
 
-if [ "$(id -u)" != 0 ]; then
-  echo "real-binproto: must run as root (apt-get, ports 389/636)" >&2
-  exit 1
-fi
+require_root "apt-get, ports 389/636"
 
-TMP=$(mktemp -d /tmp/tlsup-real-binproto.XXXXXX)
-chmod 755 "$TMP"
-mkdir -p "$TMP/log" "$TMP/pki"
-
-POLICY=/usr/sbin/policy-rc.d
-POLICY_SAVED=""    # where the original policy-rc.d was moved, if any
-POLICY_OURS=0      # 1 while our policy-rc.d is in place
-STARTED_PIDS=()    # the daemons this script started, and only those
-
-restore_policy() {
-  if [ "$POLICY_OURS" = 1 ]; then
-    rm -f "$POLICY"
-    if [ -n "$POLICY_SAVED" ]; then mv -f "$POLICY_SAVED" "$POLICY"; fi
-    POLICY_OURS=0
-  fi
-}
-
-# pg_pid DIR: the postmaster's pid from its pid file, if any.
-pg_pid() {
-  local pid=""
-  if [ -s "$1/postmaster.pid" ]; then pid=$(head -n 1 "$1/postmaster.pid" | tr -d ' \n'); fi
-  case "$pid" in ''|*[!0-9]*) ;; *) echo "$pid" ;; esac
-}
-
-stop_daemons() {
-  local pid dir
-  # A postmaster that came up although pg_ctl failed is ours too: its pid
-  # file is in our directory.
-  for dir in "$TMP/pg-tls" "$TMP/pg-plain"; do
-    pid=$(pg_pid "$dir")
-    if [ -n "$pid" ]; then
-      case " ${STARTED_PIDS[*]} " in *" $pid "*) ;; *) STARTED_PIDS+=("$pid") ;; esac
-    fi
-  done
-  for pid in "${STARTED_PIDS[@]}"; do
-    # SIGINT is PostgreSQL's fast shutdown; slapd and Prosody take it as
-    # SIGTERM.
-    kill -INT "$pid" 2>/dev/null || true
-  done
-  for pid in "${STARTED_PIDS[@]}"; do
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid still running after 10 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  # Reap the ones started as this shell's children.
-  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  STARTED_PIDS=()
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  restore_policy
-  stop_daemons
-  if [ "$rc" != 0 ]; then
-    for f in "$TMP"/log/* "$TMP"/prosody/prosody.log "$TMP"/prosody/prosody.err; do
-      [ -f "$f" ] || continue
-      echo "--- last lines of $f"
-      tail -n 40 "$f" || true
-    done
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_open() {
-  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
-}
-
-wait_port() {
-  local deadline=$(( $(now_ms) + 20000 ))
-  until port_open "$1" "$2"; do
-    if [ "$(now_ms)" -gt "$deadline" ]; then
-      echo "real-binproto: nothing listens on $1:$2 after 20 s" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-}
+make_tmp
+# SIGINT is PostgreSQL's fast shutdown; slapd and Prosody take it as
+# SIGTERM.
+STOP_SIGNAL=INT
+# A postmaster that came up although it failed is ours too: its pid file
+# is in our directory.
+adopt_pidfile "$TMP/pg-tls/postmaster.pid"
+adopt_pidfile "$TMP/pg-plain/postmaster.pid"
+EXTRA_LOGS+=("$TMP/prosody/prosody.log" "$TMP/prosody/prosody.err")
 
 LISTENERS="127.0.0.7:5432 127.0.0.8:5432 127.0.0.7:389 127.0.0.7:636 127.0.0.8:389 127.0.0.7:5222 127.0.0.8:5222 127.0.0.7:5223"
 
 # ---------------------------------------------------------------- install
-log "install: postgresql-15 slapd ldap-utils prosody"
 t0=$(now_ms)
-# Keep the packages' maintainer scripts from starting the system's own
-# PostgreSQL, slapd and Prosody on their default ports. Restore what was
-# there; a copy first, so that an interruption leaves one in place.
-if [ -e "$POLICY" ] || [ -L "$POLICY" ]; then
-  cp -a "$POLICY" "$TMP/policy-rc.d.saved"
-  POLICY_SAVED="$TMP/policy-rc.d.saved"
-fi
-POLICY_OURS=1
-rm -f "$POLICY"
-printf '#!/bin/sh\n# tlsup .ci/real-binproto.sh: no service starts during apt-get install\nexit 101\n' > "$POLICY"
-chmod 755 "$POLICY"
 # slapd: no initial configuration and no prompt (this script writes its own).
 echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
-apt_install() {
-  { dpkg -s postgresql-15 slapd ldap-utils prosody >/dev/null 2>&1 && return 0; } || true
-  apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
-      -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=600 postgresql-15 slapd ldap-utils prosody openssl
-}
-for attempt in 1 2 3; do
-  if apt_install >> "$TMP/log/apt.log" 2>&1; then break; fi
-  if [ "$attempt" = 3 ]; then tail -n 40 "$TMP/log/apt.log"; exit 1; fi
-  log "apt-get failed (attempt $attempt), trying again in 5 s"
-  sleep 5
-done
-restore_policy
+apt_install postgresql-15 slapd ldap-utils prosody openssl || exit 1
 t_install=$(( $(now_ms) - t0 ))
 PGBIN=/usr/lib/postgresql/15/bin
 PG_VERSION=$("$PGBIN/postgres" --version | awk '{print $3}')
@@ -171,27 +61,11 @@ log "install took $(secs $t_install) s: PostgreSQL $PG_VERSION, slapd $SLAPD_VER
 
 # ---------------------------------------------------------------- start
 t0=$(now_ms)
-for a in $LISTENERS; do
-  if port_open "${a%:*}" "${a#*:}"; then echo "real-binproto: $a is already in use" >&2; exit 1; fi
-done
+ports_free $LISTENERS
 
 # A throwaway CA and one server certificate for every name and address.
-(
-  cd "$TMP/pki"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -keyout ca.key -out ca.pem -subj "/CN=tlsup real-binproto throwaway CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
-  printf '%s\n' "subjectAltName=DNS:localhost,DNS:ldap.tlsup.test,DNS:db.tlsup.test,DNS:xmpp.tlsup.test,DNS:required.tlsup.test,IP:127.0.0.7,IP:127.0.0.8" \
-    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-    "extendedKeyUsage=serverAuth" > server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-  openssl verify -CAfile ca.pem server.pem >/dev/null
-  chmod 600 ca.key
-  chmod 644 server.key # the daemons run as their own users; the directory is ours
-)
+make_pki localhost "DNS:localhost,DNS:ldap.tlsup.test,DNS:db.tlsup.test,DNS:xmpp.tlsup.test,DNS:required.tlsup.test,IP:127.0.0.7,IP:127.0.0.8"
+chmod 644 "$TMP/pki/server.key" # the daemons run as their own users; the directory is ours
 TEST_USER=tlsup
 TEST_PASSWORD=$(openssl rand -hex 12)
 
@@ -213,9 +87,8 @@ for c in tls plain; do
     chmod 600 "$dir/server.key"
   fi
   chown -R postgres:postgres "$dir"
-  setpriv --reuid=postgres --regid=postgres --init-groups \
-    "$PGBIN/postgres" -D "$TMP/pg-$c" >> "$TMP/log/postgres-$c.log" 2>&1 &
-  STARTED_PIDS+=("$!")
+  start_daemon "$TMP/log/postgres-$c.log" setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$PGBIN/postgres" -D "$TMP/pg-$c"
 done
 log "postgres started, pids ${STARTED_PIDS[*]} ($(secs $(( $(now_ms) - t1 ))) s with initdb)"
 
@@ -235,9 +108,8 @@ for c in tls plain; do
   else
     urls="ldap://127.0.0.8:389/"
   fi
-  # -d: stay in the foreground, as this shell's child (its pid is $!).
-  slapd -d 0 -F "$dir/slapd.d" -h "$urls" > "$TMP/log/slapd-$c.log" 2>&1 &
-  STARTED_PIDS+=("$!")
+  # -d: stay in the foreground, as this shell's child.
+  start_daemon "$TMP/log/slapd-$c.log" slapd -d 0 -F "$dir/slapd.d" -h "$urls"
 done
 log "slapd started ($(secs $(( $(now_ms) - t1 ))) s with slapadd)"
 
@@ -253,9 +125,8 @@ for host in xmpp.tlsup.test required.tlsup.test notls.tlsup.test; do
     prosodyctl --config "$PDIR/prosody.cfg.lua" register "$TEST_USER" "$host" "$TEST_PASSWORD" \
     >> "$TMP/log/prosodyctl.log" 2>&1
 done
-setpriv --reuid=prosody --regid=prosody --init-groups \
-  prosody --config "$PDIR/prosody.cfg.lua" -F > "$TMP/log/prosody.out" 2>&1 &
-STARTED_PIDS+=("$!")
+start_daemon "$TMP/log/prosody.out" setpriv --reuid=prosody --regid=prosody --init-groups \
+  prosody --config "$PDIR/prosody.cfg.lua" -F
 log "prosody started ($(secs $(( $(now_ms) - t1 ))) s with registration)"
 
 for a in $LISTENERS; do wait_port "${a%:*}" "${a#*:}"; done
@@ -291,19 +162,12 @@ if [ "$serve" = 1 ]; then
   log "serving; environment in $TMP/env; stop with kill -TERM $$"
   while :; do sleep 1; done
 fi
-set +o pipefail
-env "${TEST_ENV[@]}" \
-  go test -count=1 -race -timeout 300s -run 'Real' -v ./examples/postgres/ ./examples/ldap/ ./examples/xmpp/ ./examples/tlsprobe/ \
-  2>&1 | tee "$TMP/log/go-test.out"
-test_rc=${PIPESTATUS[0]}
-set -o pipefail
+logged env "${TEST_ENV[@]}" \
+  go test -count=1 -race -timeout 300s -run 'Real' -v ./examples/postgres/ ./examples/ldap/ ./examples/xmpp/ ./examples/tlsprobe/ ||
+  die "go test failed"
 t_tests=$(( $(now_ms) - t0 ))
-if [ "$test_rc" != 0 ]; then
-  echo "real-binproto: go test failed" >&2
-  exit "$test_rc"
-fi
 
-t_total=$(( $(now_ms) - t_start ))
+t_total=$(( $(now_ms) - T_START ))
 log "summary: PostgreSQL $PG_VERSION, slapd $SLAPD_VERSION, Prosody $PROSODY_VERSION"
 log "  postgres 127.0.0.7:5432 ssl=on; 127.0.0.8:5432 ssl=off"
 log "  ldap 127.0.0.7:389 StartTLS, 127.0.0.7:636 ldaps; 127.0.0.8:389 no TLS"

@@ -10,18 +10,9 @@
 # process killed is the demo server this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+. .ci/lib.sh real-clients     # log, make_tmp, apt_install, ...
 
-tmp=$(mktemp -d)
-demo_pid=""
-cleanup() {
-  if [ -n "$demo_pid" ]; then
-    kill -TERM "$demo_pid" 2>/dev/null || true
-    wait "$demo_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+make_tmp
 
 passed=0
 failed=0
@@ -29,17 +20,17 @@ pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() {
   echo "FAIL $1"
   failed=$((failed + 1))
-  if [ -s "$tmp/log" ]; then sed 's/^/    /' "$tmp/log" | tail -n 25; fi
+  if [ -s "$TMP/out" ]; then sed 's/^/    /' "$TMP/out" | tail -n 25; fi
 }
 
 # run NAME CHECK-REGEX COMMAND...: runs COMMAND with its output in
-# $tmp/log, bounded by timeout; PASS when it exits 0 and, if CHECK-REGEX is
+# $TMP/out, bounded by timeout; PASS when it exits 0 and, if CHECK-REGEX is
 # not empty, its output matches it.
 run() {
   local name=$1 check=$2
   shift 2
-  if timeout 60 "$@" >"$tmp/log" 2>&1 </dev/null; then
-    if [ -z "$check" ] || grep -Eq -- "$check" "$tmp/log"; then
+  if timeout 60 "$@" >"$TMP/out" 2>&1 </dev/null; then
+    if [ -z "$check" ] || grep -Eq -- "$check" "$TMP/out"; then
       pass "$name"
       return
     fi
@@ -51,23 +42,24 @@ run() {
 }
 
 echo "building examples/demo"
-timeout 300 go build -o "$tmp/demo" ./examples/demo
+timeout 300 go build -o "$TMP/demo" ./examples/demo
 
-"$tmp/demo" -serve -certdir "$tmp/certs" >"$tmp/demo.out" 2>"$tmp/demo.err" &
+"$TMP/demo" -serve -certdir "$TMP/certs" >"$TMP/demo.out" 2>"$TMP/demo.err" &
 demo_pid=$!
+track_pid "$demo_pid"
 for _ in $(seq 1 300); do
-  if [ "$(grep -Ec '^(smtp|imap|pop3) 127\.0\.0\.1:[0-9]+$' "$tmp/demo.out" || true)" = 3 ]; then break; fi
+  if [ "$(grep -Ec '^(smtp|imap|pop3) 127\.0\.0\.1:[0-9]+$' "$TMP/demo.out" || true)" = 3 ]; then break; fi
   if ! kill -0 "$demo_pid" 2>/dev/null; then break; fi
   sleep 0.1
 done
-port() { awk -v p="$1" '$1 == p { n = split($2, a, ":"); print a[n] }' "$tmp/demo.out"; }
+port() { awk -v p="$1" '$1 == p { n = split($2, a, ":"); print a[n] }' "$TMP/demo.out"; }
 smtp_port=$(port smtp)
 imap_port=$(port imap)
 pop3_port=$(port pop3)
-ca="$tmp/certs/ca.pem"
+ca="$TMP/certs/ca.pem"
 if [ -z "$smtp_port" ] || [ -z "$imap_port" ] || [ -z "$pop3_port" ] || [ ! -s "$ca" ]; then
   echo "FAIL demo -serve did not start"
-  sed 's/^/    /' "$tmp/demo.out" "$tmp/demo.err"
+  sed 's/^/    /' "$TMP/demo.out" "$TMP/demo.err"
   echo "0 passed, 1 failed"
   exit 1
 fi
@@ -83,11 +75,11 @@ done
 
 # curl: --ssl-reqd refuses to continue without TLS; "localhost" is pinned to
 # 127.0.0.1 and verified against the demo CA.
-printf 'From: demo@localhost\r\nTo: demo@localhost\r\nSubject: curl over STARTTLS\r\n\r\n.leading dot\r\nhello\r\n' >"$tmp/msg.txt"
+printf 'From: demo@localhost\r\nTo: demo@localhost\r\nSubject: curl over STARTTLS\r\n\r\n.leading dot\r\nhello\r\n' >"$TMP/msg.txt"
 curl_common=(curl --silent --show-error --ssl-reqd --cacert "$ca" -u demo:demo --max-time 30)
 run "curl smtp send" "" \
   "${curl_common[@]}" --resolve "localhost:$smtp_port:127.0.0.1" "smtp://localhost:$smtp_port/client.localhost" \
-  --mail-from demo@localhost --mail-rcpt demo@localhost --upload-file "$tmp/msg.txt"
+  --mail-from demo@localhost --mail-rcpt demo@localhost --upload-file "$TMP/msg.txt"
 run "curl imap list" 'LIST .*INBOX' \
   "${curl_common[@]}" --resolve "localhost:$imap_port:127.0.0.1" "imap://localhost:$imap_port/"
 run "curl imap examine INBOX" '\* 0 EXISTS' \
@@ -104,10 +96,7 @@ done
 # swaks: STARTTLS with verification, AUTH PLAIN, a message.
 if ! command -v swaks >/dev/null 2>&1 || ! perl -MNet::SSLeay -e 1 >/dev/null 2>&1; then
   echo "installing swaks with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 300 apt-get update -qq >"$tmp/apt.log" 2>&1 || true
-  timeout 300 apt-get install -y -qq --no-install-recommends swaks libnet-ssleay-perl >>"$tmp/apt.log" 2>&1 ||
-    tail -n 5 "$tmp/apt.log"
+  apt_install swaks libnet-ssleay-perl || true
 fi
 if command -v swaks >/dev/null 2>&1; then
   run "swaks --tls --auth PLAIN" '250 2\.0\.0 Message accepted' \
@@ -115,7 +104,7 @@ if command -v swaks >/dev/null 2>&1; then
     --auth PLAIN --auth-user demo --auth-password demo \
     --from demo@localhost --to demo@localhost --timeout 30
 else
-  : >"$tmp/log"
+  : >"$TMP/out"
   fail "swaks --tls --auth PLAIN (swaks could not be installed)"
 fi
 
@@ -130,21 +119,22 @@ if kill -0 "$demo_pid" 2>/dev/null; then
   if kill -0 "$demo_pid" 2>/dev/null; then
     kill -KILL "$demo_pid" 2>/dev/null || true
     wait "$demo_pid" 2>/dev/null || true
-    demo_pid=""
-    : >"$tmp/log"
+    forget_pid "$demo_pid"
+    : >"$TMP/out"
     fail "demo -serve exits within 5 s of SIGTERM"
   else
     status=0
     wait "$demo_pid" || status=$?
-    demo_pid=""
-    cp "$tmp/demo.err" "$tmp/log"
+    forget_pid "$demo_pid"
+    cp "$TMP/demo.err" "$TMP/out"
     if [ "$status" = 0 ]; then pass "demo -serve exits 0 on SIGTERM"; else fail "demo -serve exits 0 on SIGTERM (status $status)"; fi
   fi
 else
-  demo_pid=""
-  cp "$tmp/demo.err" "$tmp/log"
+  forget_pid "$demo_pid"
+  cp "$TMP/demo.err" "$TMP/out"
   fail "demo -serve still running after the clients"
 fi
 
 echo "$passed passed, $failed failed"
+log "total $(secs $(( $(now_ms) - T_START ))) s"
 [ "$failed" = 0 ]

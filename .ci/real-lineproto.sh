@@ -24,161 +24,35 @@
 # and compared with the committed ones; a difference is reported, not fatal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+. .ci/lib.sh real-lineproto     # log, make_tmp, apt_install, make_pki, ...
 CONF="$ROOT/.ci/real-lineproto"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+capture_flag "${1:-}"
 
-capture_into=""
-case "${1:-}" in
-  "") ;;
-  --capture) capture_into="$ROOT" ;;
-  *) echo "usage: $0 [--capture]" >&2; exit 2 ;;
-esac
+require_root "apt-get, useradd, ports 21/119/563/990"
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-secs() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
-log() { printf '[real-lineproto %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-t_start=$(now_ms)
+make_tmp
+mkdir -p "$TMP/mail/tlsup" "$TMP/ftp-home" "$TMP/vsftpd/empty"
 
-if [ "$(id -u)" != 0 ]; then
-  echo "real-lineproto: must run as root (apt-get, useradd, ports 21/119/563/990)" >&2
-  exit 1
-fi
-
-TMP=$(mktemp -d /tmp/tlsup-real-lineproto.XXXXXX)
-# The daemons drop privileges (dovecot, news, nobody, the test user).
-chmod 755 "$TMP"
-mkdir -p "$TMP/log" "$TMP/pki" "$TMP/mail/tlsup" "$TMP/ftp-home" "$TMP/vsftpd/empty"
-
-POLICY=/usr/sbin/policy-rc.d
-POLICY_SAVED=""    # where the original policy-rc.d was moved, if any
-POLICY_OURS=0      # 1 while our policy-rc.d is in place
-STARTED_PIDS=()    # the daemons this script started, and only those
 TEST_USER=tlsup
 USER_CREATED=0     # 1 when this script created the system user
-
-restore_policy() {
-  if [ "$POLICY_OURS" = 1 ]; then
-    rm -f "$POLICY"
-    if [ -n "$POLICY_SAVED" ]; then mv -f "$POLICY_SAVED" "$POLICY"; fi
-    POLICY_OURS=0
-  fi
-}
-
-stop_daemons() {
-  local pid
-  for pid in "${STARTED_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${STARTED_PIDS[@]}"; do
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid still running after 10 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
-  STARTED_PIDS=()
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  restore_policy
-  stop_daemons
-  if [ "$USER_CREATED" = 1 ]; then userdel "$TEST_USER" 2>/dev/null || true; fi
-  if [ "$rc" != 0 ]; then
-    for f in "$TMP"/log/*; do
-      [ -f "$f" ] || continue
-      echo "--- last lines of $f"
-      tail -n 40 "$f" || true
-    done
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# port_open HOST PORT: a TCP connect succeeds within 2 s.
-port_open() {
-  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
-}
-
-# wait_port HOST PORT PID: bounded wait for a listener of a daemon that is
-# still running.
-wait_port() {
-  local deadline=$(( $(now_ms) + 20000 ))
-  until port_open "$1" "$2"; do
-    if ! kill -0 "$3" 2>/dev/null; then
-      echo "real-lineproto: the daemon for $1:$2 (pid $3) exited" >&2
-      return 1
-    fi
-    if [ "$(now_ms)" -gt "$deadline" ]; then
-      echo "real-lineproto: nothing listens on $1:$2 after 20 s" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-}
+EXIT_HOOKS+=('if [ "$USER_CREATED" = 1 ]; then userdel "$TEST_USER" 2>/dev/null; fi')
 
 PORTS="4190 119 563 21 990"
 
 # ---------------------------------------------------------------- install
-PACKAGES="dovecot-core dovecot-managesieved inn2 vsftpd openssl"
-log "install: $PACKAGES"
 t0=$(now_ms)
-# Without this the packages' maintainer scripts start the daemons at once,
-# on their default ports and every interface. Restore what was there. A copy
-# first, so that an interruption at any point leaves one in place.
-if [ -e "$POLICY" ] || [ -L "$POLICY" ]; then
-  cp -a "$POLICY" "$TMP/policy-rc.d.saved"
-  POLICY_SAVED="$TMP/policy-rc.d.saved"
-fi
-POLICY_OURS=1
-rm -f "$POLICY"
-printf '#!/bin/sh\n# tlsup .ci/real-lineproto.sh: no service starts during apt-get install\nexit 101\n' > "$POLICY"
-chmod 755 "$POLICY"
-apt_install() {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
-    -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=600 $PACKAGES
-}
 # inn2's postinst fails when the machine's name has no domain (a CI
 # container's "hostname --fqdn"): innconfval refuses an inn.conf without
 # "domain". It is then configured again with INNCONF pointing at a copy of
 # Debian's inn.conf that has one; /etc/news is left as shipped.
 finish_inn2() {
-  if dpkg-query -W -f='${Status}' inn2 2>/dev/null | grep -q 'install ok installed'; then
-    return 0
-  fi
+  if installed inn2; then return 0; fi
   [ -f /etc/news/inn.conf ] || return 1
   { grep -v '^domain:' /etc/news/inn.conf; echo "domain: tlsup.test"; } > "$TMP/inn-install.conf"
   INNCONF="$TMP/inn-install.conf" DEBIAN_FRONTEND=noninteractive dpkg --configure inn2
 }
-all_installed() {
-  [ "$(dpkg-query -W -f='${Status}\n' $PACKAGES 2>/dev/null | grep -c 'install ok installed')" = 5 ]
-}
-installed=0
-if all_installed; then
-  installed=1
-else
-  # A fresh machine has no package lists yet.
-  if ! apt-cache policy inn2 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    apt-get update -qq -o DPkg::Lock::Timeout=600 >> "$TMP/log/apt.log" 2>&1 || true
-  fi
-  for attempt in 1 2 3; do
-    { apt_install || finish_inn2; } >> "$TMP/log/apt.log" 2>&1 && all_installed && { installed=1; break; }
-    # A mirror can fail for a moment, or the lists be stale (404).
-    log "apt-get failed (attempt $attempt): apt-get update, then again"
-    apt-get update -qq -o DPkg::Lock::Timeout=600 >> "$TMP/log/apt.log" 2>&1 || true
-    sleep 2
-  done
-fi
-if [ "$installed" != 1 ]; then tail -n 40 "$TMP/log/apt.log"; exit 1; fi
-restore_policy
+APT_FIXUP=finish_inn2
+apt_install inn2 dovecot-core dovecot-managesieved vsftpd openssl || exit 1
 t_install=$(( $(now_ms) - t0 ))
 DOVECOT_VERSION=$(dovecot --version)
 PIGEONHOLE_VERSION=$(dpkg-query -W -f='${Version}' dovecot-managesieved)
@@ -188,28 +62,10 @@ log "install took $(secs $t_install) s: Dovecot $DOVECOT_VERSION (managesieved $
 
 # ---------------------------------------------------------------- start
 t0=$(now_ms)
-for a in 127.0.0.5 127.0.0.6; do
-  for p in $PORTS; do
-    if port_open "$a" "$p"; then echo "real-lineproto: $a:$p is already in use" >&2; exit 1; fi
-  done
-done
+for p in $PORTS; do ports_free "127.0.0.5:$p" "127.0.0.6:$p"; done
 
 # A throwaway CA and a server certificate for localhost and both addresses.
-(
-  cd "$TMP/pki"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -keyout ca.key -out ca.pem -subj "/CN=tlsup real-lineproto throwaway CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
-  printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.5,IP:127.0.0.6" \
-    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-    "extendedKeyUsage=serverAuth" > server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-  openssl verify -CAfile ca.pem server.pem >/dev/null
-  chmod 600 ca.key server.key
-)
+make_pki localhost "DNS:localhost,IP:127.0.0.5,IP:127.0.0.6"
 
 # One test user and password for all three: Dovecot's passwd-file, INN's
 # ckpasswd file, and a system user for vsftpd (PAM). The system user is
@@ -234,10 +90,8 @@ start_dovecot() { # NAME ADDR SSL
   sed -e "s|@DIR@|$TMP|g" -e "s|@NAME@|$1|g" -e "s|@ADDR@|$2|g" -e "s|@SSL@|$3|g" \
     "$CONF/dovecot.conf" > "$TMP/$1/dovecot.conf"
   dovecot -c "$TMP/$1/dovecot.conf" -n > /dev/null
-  dovecot -F -c "$TMP/$1/dovecot.conf" >> "$TMP/log/$1.out" 2>&1 &
-  STARTED_PIDS+=("$!")
-  log "dovecot ($1, $2:4190, ssl=$3) started, pid $!"
-  LAST_PID=$!
+  start_daemon "$TMP/log/$1.out" dovecot -F -c "$TMP/$1/dovecot.conf"
+  log "dovecot ($1, $2:4190, ssl=$3) started, pid $LAST_PID"
 }
 start_dovecot dovecot 127.0.0.5 yes
 DOVECOT_TLS_PID=$LAST_PID
@@ -270,11 +124,9 @@ chmod 600 "$INN/etc/key.pem" "$INN/etc/newsusers"
 INNCONF="$INN/etc/inn.conf" su news -s /bin/sh -c "/usr/lib/news/bin/makehistory -O -x" \
   >> "$TMP/log/inn-makehistory.out" 2>&1
 start_nnrpd() { # CONF ADDR PORT [-S]
-  INNCONF="$INN/etc/$1" /usr/lib/news/bin/nnrpd -D -f -n -b "$2" -p "$3" ${4:-} \
-    >> "$TMP/log/nnrpd-$2-$3.out" 2>&1 &
-  STARTED_PIDS+=("$!")
-  log "nnrpd ($1, $2:$3 ${4:-}) started, pid $!"
-  LAST_PID=$!
+  start_daemon "$TMP/log/nnrpd-$2-$3.out" \
+    env INNCONF="$INN/etc/$1" /usr/lib/news/bin/nnrpd -D -f -n -b "$2" -p "$3" ${4:-}
+  log "nnrpd ($1, $2:$3 ${4:-}) started, pid $LAST_PID"
 }
 start_nnrpd inn.conf 127.0.0.5 119
 NNRPD_PIDS="$LAST_PID"
@@ -289,10 +141,8 @@ NNRPD_PIDS="$NNRPD_PIDS $LAST_PID"
 start_vsftpd() { # NAME ADDR PORT SSL IMPLICIT
   sed -e "s|@DIR@|$TMP|g" -e "s|@NAME@|$1|g" -e "s|@ADDR@|$2|g" -e "s|@PORT@|$3|g" \
     -e "s|@SSL@|$4|g" -e "s|@IMPLICIT@|$5|g" "$CONF/vsftpd.conf" > "$TMP/vsftpd/$1.conf"
-  vsftpd "$TMP/vsftpd/$1.conf" >> "$TMP/log/vsftpd-$1.out" 2>&1 &
-  STARTED_PIDS+=("$!")
-  log "vsftpd ($1, $2:$3 ssl=$4 implicit=$5) started, pid $!"
-  LAST_PID=$!
+  start_daemon "$TMP/log/vsftpd-$1.out" vsftpd "$TMP/vsftpd/$1.conf"
+  log "vsftpd ($1, $2:$3 ssl=$4 implicit=$5) started, pid $LAST_PID"
 }
 start_vsftpd explicit 127.0.0.5 21 YES NO
 VSFTPD_PIDS="$LAST_PID"
@@ -317,12 +167,10 @@ log "start took $(secs $t_start_servers) s; all ports listen"
 # ---------------------------------------------------------------- tests
 t0=$(now_ms)
 go build -o "$TMP/tlsprobe" ./examples/tlsprobe
-captured="${capture_into:-$TMP/capture}"
+captured="${CAPTURE_INTO:-$TMP/capture}"
 mkdir -p "$captured"
 
-# The test's output goes to the log as well; its status, not tee's, counts.
-set +o pipefail
-env TLSUP_REAL_LINEPROTO=1 \
+logged env TLSUP_REAL_LINEPROTO=1 \
   TLSUP_CA="$TMP/pki/ca.pem" \
   TLSUP_USER="$TEST_USER" TLSUP_PASSWORD="$TEST_PASSWORD" \
   TLSUP_SIEVE_ADDR=127.0.0.5:4190 \
@@ -340,49 +188,26 @@ env TLSUP_REAL_LINEPROTO=1 \
   TLSUP_VSFTPD_VERSION="$VSFTPD_VERSION" \
   TLSUP_TLSPROBE="$TMP/tlsprobe" \
   TLSUP_CAPTURE="$captured" \
-  go test -count=1 -race -v ./internal/realpeers/lineproto/ 2>&1 | tee "$TMP/log/go-test.out"
-test_rc=${PIPESTATUS[0]}
-set -o pipefail
-t_tests=$(( $(now_ms) - t0 ))
-if [ "$test_rc" != 0 ]; then
-  echo "real-lineproto: go test ./internal/realpeers/lineproto/ failed" >&2
-  exit "$test_rc"
-fi
+  go test -count=1 -race -v ./internal/realpeers/lineproto/ ||
+  die "go test ./internal/realpeers/lineproto/ failed"
 
 # The probe as a person runs it: text output, exit status 0 for each.
 for target in "sieve 127.0.0.5:4190" "nntp 127.0.0.5:119" "nntp 127.0.0.5:563" "ftp 127.0.0.5:21" "ftp 127.0.0.5:990"; do
   set -- $target
   log "tlsprobe -protocol $1 $2"
   if ! "$TMP/tlsprobe" -cafile "$TMP/pki/ca.pem" -timeout 10s -protocol "$1" "$2" | sed 's/^/    /'; then
-    echo "real-lineproto: tlsprobe -protocol $1 $2 did not establish TLS" >&2
-    exit 1
+    die "tlsprobe -protocol $1 $2 did not establish TLS"
   fi
 done
 t_tests=$(( $(now_ms) - t0 ))
 
-if [ -z "$capture_into" ]; then
-  changed=""
-  for f in "$captured"/examples/{sieve,nntp,ftp}/testdata/golden_* "$ROOT"/examples/{sieve,nntp,ftp}/testdata/golden_*; do
-    [ -e "$f" ] || continue
-    rel=${f#"$captured"/}
-    rel=${rel#"$ROOT"/}
-    case " $changed " in *" $rel "*) continue ;; esac
-    if ! cmp -s "$ROOT/$rel" "$captured/$rel"; then
-      changed="$changed $rel"
-      diff -u "$ROOT/$rel" "$captured/$rel" >> "$TMP/log/golden.diff" 2>&1 || true
-    fi
-  done
-  if [ -z "$changed" ]; then
-    log "golden fixtures match what the servers say today"
-  else
-    log "NOTE: the servers' dialogue differs from the committed golden fixtures (not fatal):$changed"
-    head -n 60 "$TMP/log/golden.diff"
-  fi
+if [ -z "$CAPTURE_INTO" ]; then
+  compare_golden "$captured" examples/sieve examples/nntp examples/ftp
 else
   log "golden fixtures rewritten under examples/{sieve,nntp,ftp}/testdata/"
 fi
 
-t_total=$(( $(now_ms) - t_start ))
+t_total=$(( $(now_ms) - T_START ))
 log "summary: Dovecot $DOVECOT_VERSION (managesieved $PIGEONHOLE_VERSION), INN $INN_VERSION, vsftpd $VSFTPD_VERSION"
 log "  sieve 4190: 127.0.0.5 starttls; 127.0.0.6 no tls"
 log "  nntp  119: 127.0.0.5 starttls; 127.0.0.6 starttls advertised, refused 580; 563: .5 implicit, .6 plaintext"

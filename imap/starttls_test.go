@@ -9,7 +9,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
-	"github.com/tlsup/tlsup/tlsconf"
 )
 
 // Script pieces shared by many cases.
@@ -602,12 +600,6 @@ func TestInjection(t *testing.T) {
 			S+ t000000000003 OK CAPABILITY completed`},
 		{"BYE", `
 			S+ * BYE`},
-		{"partial line", `
-			S+ "* CAP"`},
-		{"binary", `
-			S+ "\x16\x03\x01\x02\x00\x01\x00"`},
-		{"one byte", `
-			S+ "\n"`},
 	} {
 		cases = append(cases, failCase{
 			// !eof: no ClientHello, the conn is closed.
@@ -626,11 +618,6 @@ func TestInjection(t *testing.T) {
 		want: []error{starttls.ErrInjectedData}, kind: "injected-data",
 	})
 	runFailCases(t, pki, cases)
-	t.Run("pipe", func(t *testing.T) {
-		o := upgrade(t, pki, pre+"S+ * CAPABILITY IMAP4rev2 AUTH=PLAIN\n!eof", setup{pipe: true})
-		require.ErrorIs(t, o.err, starttls.ErrInjectedData)
-		require.NoError(t, o.peer.Wait())
-	})
 }
 
 func TestCapabilitiesAcrossTLS(t *testing.T) {
@@ -833,40 +820,13 @@ func TestBounds(t *testing.T) {
 	})
 }
 
-func TestHangUpAndSilence(t *testing.T) {
+// TestHangUpAndSilenceInLiteral: a hang-up or silence inside a literal,
+// which IMAP alone has. (Hang-up and silence at each step are cases of the
+// conformance suite.)
+func TestHangUpAndSilenceInLiteral(t *testing.T) {
 	pki := scripttest.NewPKI(t)
-	steps := []struct {
-		name, script string
-		tls          bool
-		closedKind   string
-	}{
-		{"greeting", "", false, "closed"},
-		{"CAPABILITY reply", greeting + "C: {t} CAPABILITY\n", false, "closed"},
-		{"STARTTLS reply", greeting + capsStartTLS + startTLSCmd, false, "closed"},
-		{"handshake", greeting + capsStartTLS + goAhead, false, "handshake"},
-		{"rediscover", greeting + capsStartTLS + goAhead + "!tls\nC: {u} CAPABILITY\n", true, "closed"},
-	}
-	var cases []failCase
-	for _, s := range steps {
-		want := []error{io.ErrUnexpectedEOF}
-		if s.closedKind == "handshake" {
-			want = []error{starttls.ErrHandshake}
-		}
-		cases = append(cases, failCase{
-			name: "hang-up at " + s.name, script: s.script + "!close",
-			want: want, kind: s.closedKind, tls: s.tls,
-		}, failCase{
-			name: "silence at " + s.name, script: s.script + "!hold",
-			timeout: 300 * time.Millisecond,
-			want:    []error{context.DeadlineExceeded}, kind: "timeout", tls: s.tls,
-		})
-	}
-	cases = append(cases,
-		failCase{
-			name: "hang-up inside the greeting", script: `S: "* OK rea"` + "\n!close",
-			want: []error{io.ErrUnexpectedEOF}, kind: "closed",
-		},
-		failCase{
+	runFailCases(t, pki, []failCase{
+		{
 			name: "hang-up inside a literal",
 			script: greeting + `
 				C: {t} CAPABILITY
@@ -875,7 +835,7 @@ func TestHangUpAndSilence(t *testing.T) {
 				!close`,
 			want: []error{io.ErrUnexpectedEOF}, kind: "closed",
 		},
-		failCase{
+		{
 			name: "silence inside a literal",
 			script: greeting + `
 				C: {t} CAPABILITY
@@ -885,94 +845,7 @@ func TestHangUpAndSilence(t *testing.T) {
 			timeout: 300 * time.Millisecond,
 			want:    []error{context.DeadlineExceeded}, kind: "timeout",
 		},
-	)
-	runFailCases(t, pki, cases)
-}
-
-// writeNotifier closes wrote at the first Write.
-type writeNotifier struct {
-	net.Conn
-	once  sync.Once
-	wrote chan struct{}
-}
-
-func (c *writeNotifier) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.once.Do(func() { close(c.wrote) })
-	return n, err
-}
-
-func TestCancel(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	raw, peer := scripttest.TCP(t, greeting+"C: {t} CAPABILITY\n!hold", &scripttest.Options{TLSConfig: pki.Server()})
-	conn := &writeNotifier{Conn: raw, wrote: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		err error
-		at  time.Time
-	}
-	done := make(chan result, 1)
-	go func() {
-		_, _, err := imap.Upgrade(ctx, conn, &imap.Options{TLSConfig: pki.Client(scripttest.TestName)})
-		done <- result{err, time.Now()}
-	}()
-	// Cancel once CAPABILITY is written: the client is then waiting for
-	// (or about to wait for) the reply that never comes.
-	select {
-	case <-conn.wrote:
-	case <-time.After(5 * time.Second):
-		t.Fatal("CAPABILITY not written within 5 s")
-	}
-	cancelled := time.Now()
-	cancel()
-	select {
-	case r := <-done:
-		require.ErrorIs(t, r.err, context.Canceled)
-		assert.Equal(t, "timeout", errkind.Of(r.err))
-		assert.Less(t, r.at.Sub(cancelled), 2*time.Second, "cancel must abort the blocked read at once")
-	case <-time.After(5 * time.Second):
-		t.Fatal("Upgrade did not return within 5 s of the cancel")
-	}
-	require.NoError(t, peer.Wait())
-}
-
-func TestCertificateFaults(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	selfSigned, err := tlsconf.SelfSigned(scripttest.TestName)
-	require.NoError(t, err)
-	otherCA, err := tlsconf.NewCA("another CA")
-	require.NoError(t, err)
-	unknownRoot, err := otherCA.Issue(scripttest.TestName)
-	require.NoError(t, err)
-	expired, err := pki.CA.IssueLeaf(tlsconf.Leaf{
-		Names:     []string{scripttest.TestName},
-		NotBefore: time.Now().Add(-48 * time.Hour),
-		NotAfter:  time.Now().Add(-24 * time.Hour),
 	})
-	require.NoError(t, err)
-	script := greeting + capsStartTLS + goAhead + "!tls"
-	var cases []failCase
-	for _, c := range []struct {
-		name   string
-		server *tls.Config
-		opts   *imap.Options
-	}{
-		{"self-signed", scripttest.ServerWith(selfSigned), nil},
-		{"unknown root", scripttest.ServerWith(unknownRoot), nil},
-		{"expired", scripttest.ServerWith(expired), nil},
-		{"wrong host", nil, &imap.Options{TLSConfig: pki.Client("imap.other.test")}},
-	} {
-		cases = append(cases, failCase{
-			name: c.name, script: script, server: c.server, opts: c.opts,
-			want: []error{starttls.ErrHandshake}, kind: "certificate", peerFails: true,
-			check: func(t *testing.T, o outcome) {
-				var verr *tls.CertificateVerificationError
-				require.ErrorAs(t, o.err, &verr)
-			},
-		})
-	}
-	runFailCases(t, pki, cases)
 }
 
 // portConn reports a chosen remote address, to exercise Mode Auto.
@@ -1007,12 +880,6 @@ func TestModes(t *testing.T) {
 		assert.Equal(t, "[CAPABILITY IMAP4rev2 AUTH=PLAIN] ready", o.res.Greeting)
 		require.NoError(t, o.peer.Wait())
 	})
-	t.Run("auto 143 is starttls", func(t *testing.T) {
-		o := upgrade(t, pki, greeting+capsStartTLS+goAhead+afterTLS, setup{wrap: at(143)})
-		require.NoError(t, o.err)
-		assert.Equal(t, starttls.StartTLS, o.res.Mode)
-		require.NoError(t, o.peer.Wait())
-	})
 	t.Run("implicit PREAUTH accepted", func(t *testing.T) {
 		o := upgrade(t, pki, `
 			!tls
@@ -1033,33 +900,7 @@ func TestModes(t *testing.T) {
 			opts:   &imap.Options{Mode: starttls.Implicit},
 			want:   []error{starttls.ErrGreetingRejected}, kind: "greeting-rejected", tls: true,
 		},
-		{
-			name:   "implicit certificate",
-			script: "!tls",
-			opts:   &imap.Options{Mode: starttls.Implicit, TLSConfig: pki.Client("imap.other.test")},
-			want:   []error{starttls.ErrHandshake}, kind: "certificate", peerFails: true,
-		},
 	})
-}
-
-func TestDial(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	addr, peer := scripttest.Listen(t, greeting+capsStartTLS+goAhead+afterTLS, &scripttest.Options{TLSConfig: pki.Server()})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	tc, res, err := imap.Dial(ctx, "tcp", addr, &imap.Options{TLSConfig: pki.Client(scripttest.TestName)})
-	require.NoError(t, err)
-	defer tc.Close()
-	assert.Equal(t, starttls.StartTLS, res.Mode)
-	assert.Equal(t, afterList, res.After.List())
-	require.NoError(t, peer.Wait())
-}
-
-func TestNilTLSConfig(t *testing.T) {
-	conn, peer := scripttest.Pipe(t, "!eof", nil)
-	_, _, err := imap.Upgrade(context.Background(), conn, nil)
-	require.Error(t, err)
-	require.NoError(t, peer.Wait())
 }
 
 func TestUpgraderIdentity(t *testing.T) {

@@ -26,33 +26,11 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	if !r.OK {
 		return nil, refusal("CAPA", r, starttls.ErrRefused)
 	}
-	// As ReadMultiline, but the lines are cut into an array on the stack.
-	var textBuf [256]byte
-	var endBuf [16]int
-	texts, ends, err := scanMultiline(c, textBuf[:0], endBuf[:0])
+	lines, err := ReadMultiline(c)
 	if err != nil {
 		return nil, err
 	}
-	return capaCapabilities(string(texts), ends)
-}
-
-// capaCapabilities makes the set of CAPA lines cut from all at ends into an
-// array on the stack. It is kept out of Discover so that the array takes
-// stack only once the reply is in, not during the wait for it: a goroutine
-// blocked on a CAPA reply keeps a small stack.
-//
-//go:noinline
-func capaCapabilities(all string, ends []int) (*starttls.Capabilities, error) {
-	var lineBuf [32]string
-	return capabilitiesFromLines(cutTexts(lineBuf[:0], all, ends))
-}
-
-// capabilitiesFromLines turns the unstuffed lines of a CAPA reply into a
-// capability set.
-func capabilitiesFromLines(lines []string) (*starttls.Capabilities, error) {
-	// The entries are gathered on the stack and copied once into the set.
-	var entryBuf [32]string
-	entries := entryBuf[:0]
+	caps := &starttls.Capabilities{}
 	for _, line := range lines {
 		if line == "" {
 			continue
@@ -63,7 +41,7 @@ func capabilitiesFromLines(lines []string) (*starttls.Capabilities, error) {
 			return nil, starttls.NewProtocolError("CAPA line \"%s\" holds a control character at offset %d",
 				starttls.Escape(line), i)
 		}
-		entries = append(entries, line)
+		caps.Add(line)
 	}
-	return starttls.NewCapabilities(entries...), nil
+	return caps, nil
 }

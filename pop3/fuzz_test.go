@@ -1,7 +1,6 @@
 package pop3_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -67,18 +67,18 @@ func capaRepliesInScript(script string) [][]byte {
 
 // capaDiscover runs Upgrader.Discover on data as the server's reply.
 func capaDiscover(data []byte) (*starttls.Capabilities, error) {
-	raw := &capaByteConn{r: bytes.NewReader(data)}
+	raw := scripttest.NewFakeConn(data)
 	c := starttls.NewConn(raw, &starttls.Options{MaxResponseLines: capaFuzzMaxLines, MaxLineLength: capaFuzzMaxLine})
 	return (&pop3.Upgrader{}).Discover(context.Background(), c)
 }
 
 // capaStuffed serializes entries as a server does, with WriteMultiline.
 func capaStuffed(tb testing.TB, entries []string) []byte {
-	raw := &capaByteConn{r: strings.NewReader("")}
+	raw := scripttest.NewFakeConn(nil)
 	if err := pop3.WriteMultiline(starttls.NewConn(raw, nil), "+OK", entries); err != nil {
 		tb.Fatalf("WriteMultiline(%q): %v", entries, err)
 	}
-	return raw.w.Bytes()
+	return []byte(raw.Written())
 }
 
 // capaValidEntry reports whether s can be a CAPA entry as the parser
@@ -186,7 +186,6 @@ func FuzzStatusLine(f *testing.F) {
 			}
 			return
 		}
-		line = strings.TrimSuffix(line, "\r")
 		if !strings.HasSuffix(line, r.Text) {
 			t.Fatalf("text %q is not the end of %q", r.Text, line)
 		}

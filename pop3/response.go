@@ -106,22 +106,7 @@ func parseResponseCode(text []byte) string {
 // line bound; a hang-up before the terminator is io.ErrUnexpectedEOF or
 // io.EOF. The lines are peer text: escape them before showing them.
 func ReadMultiline(c *starttls.Conn) ([]string, error) {
-	// The lines are gathered in one buffer (on the stack for a usual
-	// reply) and become one string that every line slices: two
-	// allocations, however many lines.
-	var textBuf [512]byte
-	var endBuf [32]int
-	texts, ends, err := scanMultiline(c, textBuf[:0], endBuf[:0])
-	if err != nil || len(ends) == 0 {
-		return nil, err
-	}
-	return cutTexts(make([]string, 0, len(ends)), string(texts), ends), nil
-}
-
-// scanMultiline reads a multi-line body as ReadMultiline does, appending
-// the unstuffed lines back to back to texts and where each one ends to
-// ends.
-func scanMultiline(c *starttls.Conn, texts []byte, ends []int) ([]byte, []int, error) {
+	var lines []string
 	err := c.ReadResponse(func(line []byte) (bool, error) {
 		if len(line) > 0 && line[0] == '.' {
 			if len(line) == 1 {
@@ -133,21 +118,13 @@ func scanMultiline(c *starttls.Conn, texts []byte, ends []int) ([]byte, []int, e
 			}
 			line = line[1:]
 		}
-		texts = append(texts, line...)
-		ends = append(ends, len(texts))
+		lines = append(lines, string(line))
 		return true, nil
 	})
-	return texts, ends, err
-}
-
-// cutTexts appends to lines the texts of all, cut at ends.
-func cutTexts(lines []string, all string, ends []int) []string {
-	start := 0
-	for _, end := range ends {
-		lines = append(lines, all[start:end])
-		start = end
+	if err != nil {
+		return nil, err
 	}
-	return lines
+	return lines, nil
 }
 
 // hasFoldPrefix reports whether s starts with prefix, ignoring ASCII case.

@@ -1,40 +1,22 @@
 package pop3_test
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/starttls"
 )
 
-// capaByteConn is a net.Conn that reads from fixed bytes and records what
-// is written: enough for the parsers, without a peer goroutine.
-type capaByteConn struct {
-	r io.Reader
-	w bytes.Buffer
-}
-
-func (c *capaByteConn) Read(p []byte) (int, error)         { return c.r.Read(p) }
-func (c *capaByteConn) Write(p []byte) (int, error)        { return c.w.Write(p) }
-func (c *capaByteConn) Close() error                       { return nil }
-func (c *capaByteConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *capaByteConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
-func (c *capaByteConn) SetDeadline(t time.Time) error      { return nil }
-func (c *capaByteConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c *capaByteConn) SetWriteDeadline(t time.Time) error { return nil }
-
 // capaConnOn returns a starttls.Conn that reads data.
-func capaConnOn(data string, opts *starttls.Options) (*starttls.Conn, *capaByteConn) {
-	raw := &capaByteConn{r: strings.NewReader(data)}
+func capaConnOn(data string, opts *starttls.Options) (*starttls.Conn, *scripttest.FakeConn) {
+	raw := scripttest.NewFakeConn([]byte(data))
 	return starttls.NewConn(raw, opts), raw
 }
 
@@ -143,7 +125,7 @@ func TestDiscoverDirect(t *testing.T) {
 	c, raw := capaConnOn("+OK Capability list follows\r\nTOP\r\n\r\nSASL PLAIN LOGIN\r\nIMPLEMENTATION Shlemazle-Plotz-v302\r\n.\r\n", nil)
 	caps, err := u.Discover(context.Background(), c)
 	require.NoError(t, err)
-	assert.Equal(t, "CAPA\r\n", raw.w.String())
+	assert.Equal(t, "CAPA\r\n", raw.Written())
 	assert.Equal(t, []string{"TOP", "SASL PLAIN LOGIN", "IMPLEMENTATION Shlemazle-Plotz-v302"}, caps.List(),
 		"whole lines as sent, the empty line skipped")
 

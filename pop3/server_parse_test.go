@@ -1,16 +1,13 @@
 package pop3_test
 
 import (
-	"bytes"
-	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/pop3"
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -101,30 +98,17 @@ func TestRefuseSTLS(t *testing.T) {
 	assert.Equal(t, "-ERR STLS not permitted in TRANSACTION state", pop3.RefuseSTLS(false))
 }
 
-// srvFakeConn is a net.Conn that reads nothing and records what is written.
-type srvFakeConn struct {
-	out bytes.Buffer
-}
-
-func (c *srvFakeConn) Read(p []byte) (int, error)         { return 0, io.EOF }
-func (c *srvFakeConn) Write(p []byte) (int, error)        { return c.out.Write(p) }
-func (c *srvFakeConn) Close() error                       { return nil }
-func (c *srvFakeConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *srvFakeConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
-func (c *srvFakeConn) SetDeadline(t time.Time) error      { return nil }
-func (c *srvFakeConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c *srvFakeConn) SetWriteDeadline(t time.Time) error { return nil }
-
 func TestWriteMultiline(t *testing.T) {
-	fc := &srvFakeConn{}
+	fc := scripttest.NewFakeConn(nil)
 	c := starttls.NewConn(fc, nil)
 	require.NoError(t, pop3.WriteMultiline(c, "+OK 2 messages", []string{"1 120", ".hidden", "..", ""}))
-	assert.Equal(t, "+OK 2 messages\r\n1 120\r\n..hidden\r\n...\r\n\r\n.\r\n", fc.out.String())
+	assert.Equal(t, "+OK 2 messages\r\n1 120\r\n..hidden\r\n...\r\n\r\n.\r\n", fc.Written())
 
-	fc.out.Reset()
+	fc = scripttest.NewFakeConn(nil)
+	c = starttls.NewConn(fc, nil)
 	err := pop3.WriteMultiline(c, "+OK", []string{"a", "b\r\n.\r\n+OK forged"})
 	require.ErrorIs(t, err, starttls.ErrUnsafeArgument)
-	assert.Empty(t, fc.out.String(), "nothing written")
+	assert.Empty(t, fc.Written(), "nothing written")
 }
 
 // FuzzParseCommand checks the POP3 command parser's invariants.

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,10 +65,6 @@ type clientCase struct {
 	opts pop3.Options
 	// serverTLS, when set, replaces the peer's certificate config.
 	serverTLS func(pki *scripttest.PKI) *tls.Config
-	// clientTLS, when set, replaces the client's TLS config.
-	clientTLS func(pki *scripttest.PKI) *tls.Config
-	// timeout bounds the upgrade; zero means 5 s.
-	timeout time.Duration
 	// tcp runs the peer over loopback TCP instead of net.Pipe.
 	tcp bool
 	// peerFails: the script is expected to fail on the peer side (a
@@ -102,16 +96,10 @@ func runClientCase(t *testing.T, tt clientCase) {
 		conn, peer = scripttest.Pipe(t, tt.script, peerOpts)
 	}
 	opts := tt.opts
-	if tt.clientTLS != nil {
-		opts.TLSConfig = tt.clientTLS(pki)
-	} else if opts.TLSConfig == nil {
+	if opts.TLSConfig == nil {
 		opts.TLSConfig = pki.Client(scripttest.TestName)
 	}
-	timeout := tt.timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tc, res, err := pop3.Upgrade(ctx, conn, &opts)
 	require.NotNil(t, res, "the result is returned even on error")
@@ -243,28 +231,6 @@ func TestPositiveControl(t *testing.T) {
 				"S: +OK Capability list follows",
 				"S: TOP", "S: UIDL", "S: USER", "S: SASL PLAIN LOGIN", "S: .",
 			}, "\n")+"\n", transcript.String())
-		},
-	})
-}
-
-func TestSessionContinuesOnResultConn(t *testing.T) {
-	runClientCase(t, clientCase{
-		script: clientGreeting + clientCapaSTLS + clientGoAhead + clientCapaAfter + `
-			C: USER demo
-			S: +OK
-			C: QUIT
-			S: +OK bye
-		`,
-		check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
-			wantSuccess(clientBefore, clientAfter)(t, tc, res, err)
-			require.NoError(t, res.Conn.WriteLine("USER demo"))
-			r, err := pop3.ReadResponse(res.Conn)
-			require.NoError(t, err)
-			assert.True(t, r.OK)
-			require.NoError(t, res.Conn.WriteLine("QUIT"))
-			r, err = pop3.ReadResponse(res.Conn)
-			require.NoError(t, err)
-			assert.Equal(t, pop3.Response{OK: true, Text: "bye"}, r)
 		},
 	})
 }
@@ -639,26 +605,6 @@ func TestInjection(t *testing.T) {
 			check: wantInjected,
 		},
 		{
-			name: "40 binary bytes without CRLF behind the +OK",
-			script: clientGreeting + clientCapaSTLS + `
-				C: STLS
-				S: +OK Begin TLS negotiation
-				S+ "\x16\x03\x01\x00\x23\x01\x00\x00\x1f\x03\x03\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19"
-				!eof
-			`,
-			check: wantInjected,
-		},
-		{
-			name: "a partial line behind the +OK",
-			script: clientGreeting + clientCapaSTLS + `
-				C: STLS
-				S: +OK Begin TLS negotiation
-				S+ "US"
-				!eof
-			`,
-			check: wantInjected,
-		},
-		{
 			name: "unsolicited CAPA reply behind the CAPA reply",
 			script: clientGreeting + `
 				C: CAPA
@@ -762,216 +708,10 @@ func wantCertificateError(t *testing.T, tc *tls.Conn, res *starttls.Result, err 
 	assert.Nil(t, res.After)
 }
 
-func TestCertificateFaults(t *testing.T) {
-	script := clientGreeting + clientCapaSTLS + clientGoAhead
+// TestImplicitRefusals: POP3's refusals inside implicit TLS. (The
+// implicit mode itself is a case of the conformance suite.)
+func TestImplicitRefusals(t *testing.T) {
 	runClientCases(t, []clientCase{
-		{
-			name:      "self-signed",
-			script:    script,
-			serverTLS: selfSignedServer,
-			tcp:       true,
-			peerFails: true,
-			check:     wantCertificateError,
-		},
-		{
-			name:   "unknown authority",
-			script: script,
-			clientTLS: func(*scripttest.PKI) *tls.Config {
-				return scripttest.NewPKI(t).Client(scripttest.TestName)
-			},
-			tcp:       true,
-			peerFails: true,
-			check:     wantCertificateError,
-		},
-		{
-			name:   "wrong name",
-			script: script,
-			clientTLS: func(pki *scripttest.PKI) *tls.Config {
-				return pki.Client("pop.other.example")
-			},
-			tcp:       true,
-			peerFails: true,
-			check:     wantCertificateError,
-		},
-		{
-			name:   "expired",
-			script: script,
-			serverTLS: func(pki *scripttest.PKI) *tls.Config {
-				cert, err := pki.CA.IssueLeaf(tlsconf.Leaf{
-					Names:     []string{scripttest.TestName},
-					NotBefore: time.Now().Add(-48 * time.Hour),
-					NotAfter:  time.Now().Add(-24 * time.Hour),
-				})
-				if err != nil {
-					panic(err)
-				}
-				return scripttest.ServerWith(cert)
-			},
-			tcp:       true,
-			peerFails: true,
-			check:     wantCertificateError,
-		},
-		{
-			name:      "implicit TLS, self-signed",
-			script:    "!tls\n" + clientGreeting,
-			opts:      pop3.Options{Mode: starttls.Implicit},
-			serverTLS: selfSignedServer,
-			tcp:       true,
-			peerFails: true,
-			check:     wantCertificateError,
-		},
-	})
-}
-
-func TestHangUp(t *testing.T) {
-	wantClosed := func(step starttls.Step, tlsDone bool) func(*testing.T, *tls.Conn, *starttls.Result, error) {
-		return func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
-			wantError(step, tlsDone, io.ErrUnexpectedEOF)(t, tc, res, err)
-			assert.Equal(t, "closed", errkind.Of(err))
-		}
-	}
-	runClientCases(t, []clientCase{
-		{name: "before the greeting", script: "!close", check: wantClosed(starttls.StepGreeting, false)},
-		{name: "inside the greeting line", script: `S: "+OK POP3 re"` + "\n!close", check: wantClosed(starttls.StepGreeting, false)},
-		{name: "after CAPA", script: clientGreeting + "\nC: CAPA\n!close", check: wantClosed(starttls.StepDiscover, false)},
-		{name: "inside the CAPA list", script: clientGreeting + "\nC: CAPA\nS: +OK\nS: USER\n!close", check: wantClosed(starttls.StepDiscover, false)},
-		{name: "after STLS", script: clientGreeting + clientCapaSTLS + "C: STLS\n!close", check: wantClosed(starttls.StepStartTLS, false)},
-		{
-			name:   "after the go-ahead: the peer never starts TLS",
-			script: clientGreeting + clientCapaSTLS + "C: STLS\nS: +OK Begin TLS\n!close",
-			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
-				wantError(starttls.StepHandshake, false, starttls.ErrHandshake)(t, tc, res, err)
-				assert.Equal(t, "handshake", errkind.Of(err))
-			},
-		},
-		{
-			name:   "after TLS, before the CAPA reply",
-			script: clientGreeting + clientCapaSTLS + clientGoAhead + "C: CAPA\n!close",
-			check:  wantClosed(starttls.StepRediscover, true),
-		},
-		{
-			name:   "after TLS, inside the CAPA list",
-			script: clientGreeting + clientCapaSTLS + clientGoAhead + "C: CAPA\nS: +OK\nS: USER\n!close",
-			check:  wantClosed(starttls.StepRediscover, true),
-		},
-	})
-}
-
-func TestSilence(t *testing.T) {
-	wantTimeout := func(step starttls.Step, tlsDone bool) func(*testing.T, *tls.Conn, *starttls.Result, error) {
-		return func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
-			wantError(step, tlsDone, context.DeadlineExceeded)(t, tc, res, err)
-			assert.Equal(t, "timeout", errkind.Of(err))
-		}
-	}
-	const silent = 200 * time.Millisecond
-	runClientCases(t, []clientCase{
-		{name: "no greeting", script: "!hold", timeout: silent, check: wantTimeout(starttls.StepGreeting, false)},
-		{name: "half a greeting", script: `S: "+OK POP3"` + "\n!hold", timeout: silent, check: wantTimeout(starttls.StepGreeting, false)},
-		{name: "no CAPA reply", script: clientGreeting + "\nC: CAPA\n!hold", timeout: silent, check: wantTimeout(starttls.StepDiscover, false)},
-		{name: "no CAPA terminator", script: clientGreeting + "\nC: CAPA\nS: +OK\nS: STLS\n!hold", timeout: silent, check: wantTimeout(starttls.StepDiscover, false)},
-		{name: "no STLS reply", script: clientGreeting + clientCapaSTLS + "C: STLS\n!hold", timeout: silent, check: wantTimeout(starttls.StepStartTLS, false)},
-		{
-			name:    "+OK, then the peer never starts TLS",
-			script:  clientGreeting + clientCapaSTLS + "C: STLS\nS: +OK Begin TLS\n!hold",
-			timeout: silent,
-			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
-				wantTimeout(starttls.StepHandshake, false)(t, tc, res, err)
-				require.ErrorIs(t, err, starttls.ErrHandshake)
-			},
-		},
-		{name: "no CAPA reply after TLS", script: clientGreeting + clientCapaSTLS + clientGoAhead + "C: CAPA\n!hold", timeout: silent, check: wantTimeout(starttls.StepRediscover, true)},
-	})
-}
-
-// signalWriter is a transcript writer that closes seen when a line
-// containing want is written.
-type signalWriter struct {
-	want string
-	once sync.Once
-	seen chan struct{}
-}
-
-func (w *signalWriter) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), w.want) {
-		w.once.Do(func() { close(w.seen) })
-	}
-	return len(p), nil
-}
-
-func TestCancel(t *testing.T) {
-	conn, peer := scripttest.Pipe(t, clientGreeting+"\nC: CAPA\n!hold", nil)
-	pki := scripttest.NewPKI(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sent := &signalWriter{want: "C: CAPA", seen: make(chan struct{})}
-	type outcome struct {
-		res *starttls.Result
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		_, res, err := pop3.Upgrade(ctx, conn, &pop3.Options{
-			TLSConfig: pki.Client(scripttest.TestName),
-			Conn:      &starttls.Options{Transcript: sent},
-		})
-		done <- outcome{res, err}
-	}()
-	select {
-	case <-sent.seen: // CAPA written: the upgrade now waits for the reply
-	case <-time.After(5 * time.Second):
-		t.Fatal("CAPA not sent within 5 s")
-	}
-	cancel()
-	select {
-	case o := <-done:
-		require.ErrorIs(t, o.err, context.Canceled)
-		assert.Equal(t, "timeout", errkind.Of(o.err))
-		assert.False(t, o.res.TLS)
-	case <-time.After(2 * time.Second):
-		t.Fatal("Upgrade did not return within 2 s of cancel")
-	}
-	assertClientConnClosed(t, conn)
-	require.NoError(t, peer.Wait())
-}
-
-// TestContextReleased checks that once Upgrade returns, its context no
-// longer touches the conn: cancelling it does not break the session.
-func TestContextReleased(t *testing.T) {
-	pki := scripttest.NewPKI(t)
-	conn, peer := scripttest.Pipe(t, clientGreeting+clientCapaSTLS+clientGoAhead+clientCapaAfter+"C: NOOP\nS: +OK", &scripttest.Options{TLSConfig: pki.Server()})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	tc, res, err := pop3.Upgrade(ctx, conn, &pop3.Options{TLSConfig: pki.Client(scripttest.TestName)})
-	require.NoError(t, err)
-	t.Cleanup(func() { tc.Close() })
-	cancel()
-	require.NoError(t, res.Conn.WriteLine("NOOP"))
-	r, err := pop3.ReadResponse(res.Conn)
-	require.NoError(t, err, "read after the upgrade's context was cancelled")
-	assert.True(t, r.OK)
-	require.NoError(t, peer.Wait())
-}
-
-func TestTrickle(t *testing.T) {
-	runClientCase(t, clientCase{
-		script: "!trickle\n" + clientGreeting + clientCapaSTLS + clientGoAhead + clientCapaAfter,
-		check:  wantSuccess(clientBefore, clientAfter),
-	})
-}
-
-func TestImplicit(t *testing.T) {
-	runClientCases(t, []clientCase{
-		{
-			name:   "greeting and CAPA inside TLS",
-			script: "!tls\n" + clientGreeting + clientCapaAfter,
-			opts:   pop3.Options{Mode: starttls.Implicit},
-			check: func(t *testing.T, tc *tls.Conn, res *starttls.Result, err error) {
-				wantSuccess(nil, clientAfter)(t, tc, res, err)
-				assert.Equal(t, starttls.Implicit, res.Mode)
-				assert.Nil(t, res.Before, "nothing before TLS in implicit mode")
-				assert.Equal(t, "POP3 server ready <1896.697170952@dbc.mtview.ca.us>", res.Greeting)
-			},
-		},
 		{
 			name:   "-ERR greeting inside TLS",
 			script: "!tls\nS: -ERR [SYS/TEMP] busy\n!eof",
@@ -985,84 +725,4 @@ func TestImplicit(t *testing.T) {
 			check:  wantError(starttls.StepRediscover, true, starttls.ErrRefused),
 		},
 	})
-}
-
-func TestModeAuto(t *testing.T) {
-	for _, tt := range []struct {
-		addr string
-		want starttls.Mode
-	}{
-		{"pop.example.test:110", starttls.StartTLS},
-		{"pop.example.test:995", starttls.Implicit},
-		{"127.0.0.1:10110", starttls.StartTLS},
-		{"[::1]:995", starttls.Implicit},
-	} {
-		assert.Equal(t, tt.want, autoMode(tt.addr), tt.addr)
-	}
-	assert.Equal(t, "STLS", (&pop3.Upgrader{}).Keyword())
-}
-
-func TestDial(t *testing.T) {
-	for _, tt := range []struct {
-		name   string
-		script string
-		mode   starttls.Mode
-		before []string
-	}{
-		{"auto on a high port is STLS", clientGreeting + clientCapaSTLS + clientGoAhead + clientCapaAfter, starttls.Auto, clientBefore},
-		{"implicit", "!tls\n" + clientGreeting + clientCapaAfter, starttls.Implicit, nil},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			pki := scripttest.NewPKI(t)
-			addr, peer := scripttest.Listen(t, tt.script, &scripttest.Options{TLSConfig: pki.Server()})
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			// No ServerName: Dial verifies the host it dialled, 127.0.0.1.
-			tc, res, err := pop3.Dial(ctx, "tcp", addr, &pop3.Options{
-				TLSConfig: tlsconf.Client("", pki.CA.Pool()),
-				Mode:      tt.mode,
-			})
-			require.NoError(t, err)
-			t.Cleanup(func() { tc.Close() })
-			assert.True(t, res.TLS)
-			assert.NotEmpty(t, res.State.VerifiedChains, "verified for 127.0.0.1")
-			assert.Equal(t, tt.before, res.Before.List())
-			assert.Equal(t, clientAfter, res.After.List())
-			require.NoError(t, peer.Wait())
-		})
-	}
-}
-
-func TestDialRefusedConnect(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, res, err := pop3.Dial(ctx, "tcp", addr, nil)
-	require.Error(t, err)
-	var e *starttls.Error
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, starttls.StepConnect, e.Step)
-	assert.Equal(t, "dial", errkind.Of(err))
-	assert.False(t, res.TLS)
-}
-
-func TestUpgradeWithoutTLSConfig(t *testing.T) {
-	conn, peer := scripttest.Pipe(t, "!eof", nil)
-	_, _, err := pop3.Upgrade(context.Background(), conn, nil)
-	require.Error(t, err)
-	assertClientConnClosed(t, conn)
-	require.NoError(t, peer.Wait())
-}
-
-// autoMode is Mode Auto's choice for addr, read off the Upgrader's implicit
-// port as the core reads it.
-func autoMode(addr string) starttls.Mode {
-	_, port, _ := net.SplitHostPort(addr)
-	if port == strconv.Itoa((&pop3.Upgrader{}).ImplicitPort()) {
-		return starttls.Implicit
-	}
-	return starttls.StartTLS
 }

@@ -7,56 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/internal/errkind"
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 )
 
-// byteConn is a net.Conn that reads a fixed byte string and records what is
-// written to it, for fuzzing the parsers without a peer.
-type byteConn struct {
-	r *bytes.Reader
-
-	mu      sync.Mutex
-	written bytes.Buffer
-	closed  bool
-}
-
-func newByteConn(data []byte) *byteConn { return &byteConn{r: bytes.NewReader(data)} }
-
-func (c *byteConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-func (c *byteConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	return c.written.Write(p)
-}
-
-func (c *byteConn) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	return nil
-}
-
-func (c *byteConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
-func (c *byteConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
-func (c *byteConn) SetDeadline(time.Time) error      { return nil }
-func (c *byteConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *byteConn) SetWriteDeadline(time.Time) error { return nil }
+// newByteConn returns the shared fake conn reading data, for fuzzing the
+// parsers without a peer.
+func newByteConn(data []byte) *scripttest.FakeConn { return scripttest.NewFakeConn(data) }
 
 // seeds returns the replies in testdata/replies, each with CRLF line ends
 // and with bare LF, plus a few hand-made edge cases.
@@ -186,7 +152,7 @@ func FuzzDiscover(f *testing.F) {
 		if lmtp {
 			verb = "LHLO"
 		}
-		require.Equal(t, verb+" localhost\r\n", conn.written.String(), "exactly one command is sent")
+		require.Equal(t, verb+" localhost\r\n", conn.Written(), "exactly one command is sent")
 		if err != nil {
 			require.Nil(t, caps)
 			if errors.Is(err, starttls.ErrRefused) {
@@ -262,7 +228,7 @@ func FuzzUpgrade(f *testing.F) {
 		require.NotNil(t, res)
 		require.False(t, res.TLS)
 		requireEscaped(t, res.Greeting)
-		written := conn.written.String()
+		written := conn.Written()
 		if err == nil {
 			require.Equal(t, starttls.Opportunistic, p)
 			require.True(t, res.Plaintext)
@@ -270,7 +236,7 @@ func FuzzUpgrade(f *testing.F) {
 			require.Equal(t, "EHLO localhost\r\n", written)
 			return
 		}
-		require.True(t, conn.closed, "the conn is closed on error")
+		require.True(t, conn.Closed(), "the conn is closed on error")
 		requireEscaped(t, err.Error())
 		require.NotEqual(t, "", errkind.Of(err))
 		var e *starttls.Error

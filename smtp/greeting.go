@@ -10,16 +10,14 @@ import (
 // session; 554 and 421 refuse it (starttls.ErrGreetingRejected, with a
 // *starttls.ReplyError); any other reply is starttls.ErrProtocol.
 func (u *Upgrader) Greet(ctx context.Context, c *starttls.Conn) (starttls.Greeting, error) {
-	code, text, err := readReplyHead(c, 0)
+	r, err := ReadReply(c)
 	if err != nil {
 		return starttls.Greeting{}, err
 	}
-	g := starttls.Greeting{Text: starttls.Escape(text)}
-	if code == 220 {
-		return g, nil
-	}
-	r := reply(code, text)
+	g := starttls.Greeting{Text: r.Text()}
 	switch r.Code {
+	case 220:
+		return g, nil
 	case 421, 554:
 		return g, replyError(u.Protocol(), "", r, starttls.ErrGreetingRejected)
 	}

@@ -30,89 +30,25 @@ func (r Reply) Text() string {
 // starttls.ErrTooLarge past c's line and response bounds, and the read
 // error otherwise.
 func ReadReply(c *starttls.Conn) (Reply, error) {
-	// The texts are gathered in one buffer (on the stack for a usual
-	// reply) and become one string that every line slices: two
-	// allocations per reply, however many lines.
-	var textBuf [512]byte
-	var endBuf [32]int
-	code, texts, ends, err := scanReply(c, textBuf[:0], endBuf[:0])
-	return replyOf(code, texts, ends), err
-}
-
-// replyOf is the Reply of a code and the texts gathered by scanReply.
-func replyOf(code int, texts []byte, ends []int) Reply {
-	r := Reply{Code: code}
-	if len(ends) > 0 {
-		r.Lines = splitTexts(make([]string, 0, len(ends)), string(texts), ends)
-	}
-	return r
-}
-
-// scanReply reads one reply as ReadReply does, appending the lines' texts
-// back to back to texts and where each one ends to ends.
-func scanReply(c *starttls.Conn, texts []byte, ends []int) (code int, _ []byte, _ []int, err error) {
-	err = c.ReadResponse(func(line []byte) (bool, error) {
-		lineCode, last, ok := parseReplyLine(line)
+	var r Reply
+	err := c.ReadResponse(func(line []byte) (bool, error) {
+		code, last, ok := parseReplyLine(line)
 		if !ok {
 			return false, starttls.NewProtocolError("malformed reply line \"%s\"", starttls.Escape(string(line)))
 		}
-		if code == 0 {
-			code = lineCode
-		} else if lineCode != code {
-			return false, starttls.NewProtocolError("reply code %d on a continuation of a %d reply", lineCode, code)
+		if r.Code == 0 {
+			r.Code = code
+		} else if code != r.Code {
+			return false, starttls.NewProtocolError("reply code %d on a continuation of a %d reply", code, r.Code)
 		}
+		text := ""
 		if len(line) > 4 {
-			texts = append(texts, line[4:]...)
+			text = string(line[4:])
 		}
-		ends = append(ends, len(texts))
+		r.Lines = append(r.Lines, text)
 		return !last, nil
 	})
-	return code, texts, ends, err
-}
-
-// splitTexts appends to lines the texts of all, cut at ends.
-func splitTexts(lines []string, all string, ends []int) []string {
-	start := 0
-	for _, end := range ends {
-		lines = append(lines, all[start:end])
-		start = end
-	}
-	return lines
-}
-
-// readReplyHead reads one reply with the checks of ReadReply but keeps only
-// its code and, unless the code is skip, its first line's text: a
-// go-ahead costs no allocation and a greeting one. reply rebuilds the
-// Reply for an error.
-func readReplyHead(c *starttls.Conn, skip int) (code int, text string, err error) {
-	var headBuf [256]byte
-	head := headBuf[:0]
-	n := 0
-	err = c.ReadResponse(func(line []byte) (bool, error) {
-		lineCode, last, ok := parseReplyLine(line)
-		if !ok {
-			return false, starttls.NewProtocolError("malformed reply line \"%s\"", starttls.Escape(string(line)))
-		}
-		if code == 0 {
-			code = lineCode
-		} else if lineCode != code {
-			return false, starttls.NewProtocolError("reply code %d on a continuation of a %d reply", lineCode, code)
-		}
-		if n == 0 && len(line) > 4 {
-			head = append(head, line[4:]...)
-		}
-		n++
-		return !last, nil
-	})
-	if n > 0 && code != skip {
-		text = string(head)
-	}
-	return code, text, err
-}
-
-// reply is the Reply of a code and a first line's text.
-func reply(code int, text string) Reply {
-	return Reply{Code: code, Lines: []string{text}}
+	return r, err
 }
 
 // parseReplyLine splits a reply line into its code and whether it is the

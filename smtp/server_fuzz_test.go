@@ -1,10 +1,8 @@
 package smtp_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,23 +14,6 @@ import (
 	"github.com/tlsup/tlsup/smtp"
 	"github.com/tlsup/tlsup/starttls"
 )
-
-// scriptedConn is a net.Conn whose reads come from a fixed input, ending in
-// EOF, and whose writes are recorded: the whole client side at once, with
-// no timing.
-type scriptedConn struct {
-	in  *bytes.Reader
-	out bytes.Buffer
-}
-
-func (c *scriptedConn) Read(p []byte) (int, error)         { return c.in.Read(p) }
-func (c *scriptedConn) Write(p []byte) (int, error)        { return c.out.Write(p) }
-func (c *scriptedConn) Close() error                       { return nil }
-func (c *scriptedConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *scriptedConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
-func (c *scriptedConn) SetDeadline(t time.Time) error      { return nil }
-func (c *scriptedConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c *scriptedConn) SetWriteDeadline(t time.Time) error { return nil }
 
 var replyLine = regexp.MustCompile(`^[2-5][0-9][0-9]([ -][\x20-\x7e]*)?$`)
 
@@ -60,7 +41,7 @@ func FuzzServe(f *testing.F) {
 	pki := scripttest.NewPKI(f)
 	tlsConfig := pki.Server()
 	f.Fuzz(func(t *testing.T, input []byte, lmtp bool) {
-		conn := &scriptedConn{in: bytes.NewReader(input)}
+		conn := scripttest.NewFakeConn(input)
 		srv := &smtp.Server{LMTP: lmtp, Options: starttls.ServerOptions{
 			TLSConfig: tlsConfig, MaxErrors: 5, Conn: &starttls.Options{MaxLineLength: 200}}}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -70,7 +51,7 @@ func FuzzServe(f *testing.F) {
 			tc.Close()
 			return // a real handshake out of fuzz input: nothing to check
 		}
-		out := conn.out.String()
+		out := conn.Written()
 		plain, afterGoAhead, goAhead := strings.Cut(out, smtp.ReplyGoAhead+"\r\n")
 		if goAhead && afterGoAhead != "" {
 			require.Contains(t, []byte{21, 22}, afterGoAhead[0], "after the go-ahead, want only TLS records, got %q", afterGoAhead)

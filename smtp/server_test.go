@@ -471,27 +471,19 @@ func TestWriteReply(t *testing.T) {
 		{250, []string{"ok", "evil\r\n250 injected"}, "", starttls.ErrUnsafeArgument},
 	}
 	for _, tt := range tests {
-		var buf bytes.Buffer
-		c := starttls.NewConn(&writeConn{w: &buf}, nil)
+		conn := scripttest.NewFakeConn(nil)
+		c := starttls.NewConn(conn, nil)
 		err := smtp.WriteReply(c, tt.code, tt.texts...)
 		if tt.wantErr != nil {
 			require.ErrorIs(t, err, tt.wantErr)
 		} else {
 			require.NoError(t, err)
 		}
-		assert.Equal(t, tt.want, buf.String())
+		assert.Equal(t, tt.want, conn.Written())
 	}
-	c := starttls.NewConn(&writeConn{w: io.Discard}, nil)
+	c := starttls.NewConn(scripttest.NewFakeConn(nil), nil)
 	assert.Error(t, smtp.WriteReply(c, 99, "x"))
 }
-
-// writeConn is a net.Conn that only writes.
-type writeConn struct {
-	net.Conn
-	w io.Writer
-}
-
-func (c *writeConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 
 type syncWriter struct {
 	mu sync.Mutex

@@ -44,15 +44,13 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	if err := c.WriteLine("STARTTLS"); err != nil {
 		return err
 	}
-	code, text, err := readReplyHead(c, 220)
+	r, err := ReadReply(c)
 	if err != nil {
 		return err
 	}
-	if code == 220 {
-		return nil
-	}
-	r := reply(code, text)
 	switch {
+	case r.Code == 220:
+		return nil
 	case r.Code >= 400, r.Code == 221:
 		return replyError(u.Protocol(), "STARTTLS", r, starttls.ErrRefused)
 	}
@@ -102,15 +100,8 @@ func (o *Options) split() (*Upgrader, *starttls.Config) {
 	if o == nil {
 		o = &Options{}
 	}
-	// One allocation for both.
-	both := &struct {
-		u   Upgrader
-		cfg starttls.Config
-	}{
-		Upgrader{LocalName: o.LocalName, LMTP: o.LMTP},
-		starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn},
-	}
-	return &both.u, &both.cfg
+	return &Upgrader{LocalName: o.LocalName, LMTP: o.LMTP},
+		&starttls.Config{TLSConfig: o.TLSConfig, Policy: o.Policy, Mode: o.Mode, Conn: o.Conn}
 }
 
 // Upgrade upgrades conn, a fresh SMTP connection, to TLS: greeting, EHLO,

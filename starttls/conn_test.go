@@ -171,7 +171,7 @@ func TestDiscardAllocations(t *testing.T) {
 	fc := newFakeConn(strings.Repeat("x", 300), 64)
 	c := starttls.NewConn(fc, nil)
 	allocs := testing.AllocsPerRun(100, func() {
-		fc.rewind()
+		fc.Rewind()
 		if err := c.Discard(1 << 50); !errors.Is(err, io.ErrUnexpectedEOF) {
 			panic("want io.ErrUnexpectedEOF, got " + err.Error())
 		}
@@ -181,7 +181,7 @@ func TestDiscardAllocations(t *testing.T) {
 
 func TestReadLineAllocations(t *testing.T) {
 	fc := newFakeConn("250-PIPELINING\r\n250-SIZE 10240000\n", 0)
-	fc.loop = true
+	fc.Loop = true
 	c := starttls.NewConn(fc, nil)
 	for range 10 { // warm up
 		_, err := c.ReadLine()
@@ -220,7 +220,7 @@ func TestWriteRefusesUnsafe(t *testing.T) {
 			require.ErrorIs(t, err, starttls.ErrUnsafeArgument)
 			assert.True(t, strings.HasPrefix(err.Error(), "starttls: unsafe command argument"), "got %q", err)
 			assert.False(t, hasControl(err.Error()), "raw control character in %q", err)
-			out, writes := fc.written()
+			out, writes := fc.Written(), fc.Writes()
 			assert.Empty(t, out, "bytes written")
 			assert.Zero(t, writes)
 			assert.Empty(t, transcript.String())
@@ -237,7 +237,7 @@ func TestWriteLine(t *testing.T) {
 	require.NoError(t, c.WriteSecretLine("AUTH PLAIN AGFsaWNlAHNlY3JldA=="))
 	require.NoError(t, c.WriteLine(strings.Repeat("a", 2000))) // larger than the kept buffer
 	require.NoError(t, c.WriteLine("QUIT"))
-	out, writes := fc.written()
+	out, writes := fc.Written(), fc.Writes()
 	assert.Equal(t, "EHLO localhost\r\nMAIL FROM:<a@example.test> SIZE=10\r\nNOOP\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"+
 		strings.Repeat("a", 2000)+"\r\nQUIT\r\n", out)
 	assert.Equal(t, 6, writes, "one Write per line")

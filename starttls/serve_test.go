@@ -424,8 +424,8 @@ func FuzzServe(f *testing.F) {
 		var e *starttls.Error
 		require.ErrorAs(t, err, &e)
 		require.Equal(t, "toy", e.Protocol)
-		require.True(t, conn.isClosed(), "closed on error")
-		out, _ := conn.written()
+		require.True(t, conn.Closed(), "closed on error")
+		out := conn.Written()
 		plain, afterGoAhead, goAhead := strings.Cut(out, "OK begin TLS\r\n")
 		if goAhead && afterGoAhead != "" {
 			require.Contains(t, []byte{21, 22}, afterGoAhead[0], "after the go-ahead, only TLS records: %q", afterGoAhead)

@@ -185,14 +185,15 @@ func TestServerUpgradeCancel(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServerUpgrade never reached the handshake")
 	}
-	cancelled := time.Now()
 	cancel()
+	// The peer holds and the switch has no handshake timeout: only the
+	// cancel can end the handshake, so a return within the bound is the
+	// proof. The bound is generous for -race on a loaded machine.
 	select {
 	case err = <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("ServerUpgrade still blocked 5 s after cancel")
+	case <-time.After(30 * time.Second):
+		t.Fatal("ServerUpgrade still blocked 30 s after cancel")
 	}
-	assert.Less(t, time.Since(cancelled), 2*time.Second)
 	require.ErrorIs(t, err, context.Canceled)
 	assertClosed(t, raw)
 	require.NoError(t, peer.Wait())

@@ -9,21 +9,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 )
 
 // deadlineConn records SetDeadline calls and reports each on a channel.
 type deadlineConn struct {
-	fakeConn
+	*scripttest.FakeConn
 	set chan time.Time
 }
 
 func newDeadlineConn() *deadlineConn {
-	return &deadlineConn{set: make(chan time.Time, 16)}
+	return &deadlineConn{FakeConn: scripttest.NewFakeConn(nil), set: make(chan time.Time, 16)}
 }
 
 func (d *deadlineConn) SetDeadline(t time.Time) error {
-	d.fakeConn.SetDeadline(t)
+	d.FakeConn.SetDeadline(t)
 	d.set <- t
 	return nil
 }
@@ -34,11 +35,11 @@ func TestWatchContextDeadline(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	release := starttls.WatchContext(ctx, conn)
-	got, n := conn.lastDeadline()
+	got, n := conn.LastDeadline()
 	require.Equal(t, 1, n)
 	assert.True(t, got.Equal(deadline), "conn deadline %v, want ctx's %v", got, deadline)
 	release()
-	got, n = conn.lastDeadline()
+	got, n = conn.LastDeadline()
 	assert.Equal(t, 2, n)
 	assert.True(t, got.IsZero(), "release left deadline %v", got)
 }
@@ -46,10 +47,10 @@ func TestWatchContextDeadline(t *testing.T) {
 func TestWatchContextNeverDone(t *testing.T) {
 	conn := newDeadlineConn()
 	release := starttls.WatchContext(context.Background(), conn)
-	_, n := conn.lastDeadline()
+	_, n := conn.LastDeadline()
 	assert.Zero(t, n, "no deadline without one in ctx")
 	release()
-	got, n := conn.lastDeadline()
+	got, n := conn.LastDeadline()
 	assert.Equal(t, 1, n)
 	assert.True(t, got.IsZero())
 }
@@ -66,7 +67,7 @@ func TestWatchContextCancel(t *testing.T) {
 		t.Fatal("cancel did not reach the conn")
 	}
 	release()
-	got, _ := conn.lastDeadline()
+	got, _ := conn.LastDeadline()
 	assert.True(t, got.IsZero(), "release left deadline %v", got)
 }
 
@@ -98,7 +99,7 @@ func TestWatchContextReleaseRace(t *testing.T) {
 		go func() { defer wg.Done(); release() }()
 		wg.Wait()
 		require.Empty(t, waitForLeaks(5*time.Second), "watcher still running")
-		got, _ := conn.lastDeadline()
+		got, _ := conn.LastDeadline()
 		require.True(t, got.IsZero(), "deadline %v set after release", got)
 	}
 }

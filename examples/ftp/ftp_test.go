@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/examples/ftp"
 	"github.com/tlsup/tlsup/internal/clienttest"
@@ -67,7 +66,7 @@ func feat(features ...string) string {
 }
 
 func TestUpgrade(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name: "required", Script: good, Before: before, After: after,
 		Check: func(t *testing.T, res *starttls.Result, err error) {
 			assert.Equal(t, "(vsFTPd 3.0.3)", res.Greeting)
@@ -138,7 +137,7 @@ func TestStripped(t *testing.T) {
 		Name: "auth tls on the first line", Script: greeting + "C: FEAT\nS: 211-AUTH TLS\nS: \" PBSZ\\r\\n\"\nS: 211 End\n!eof",
 		Err: starttls.ErrNotOffered,
 	})
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestRefusedAndFake(t *testing.T) {
@@ -174,7 +173,7 @@ func TestRefusedAndFake(t *testing.T) {
 	}, clienttest.Case{
 		Name: "feat answered 200", Script: greeting + "C: FEAT\nS: 200 ok\n", Err: starttls.ErrProtocol, Step: starttls.StepDiscover,
 	})
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func mustAtoi(s string) int {
@@ -185,20 +184,11 @@ func mustAtoi(s string) int {
 	return n
 }
 
+// TestInjection: bytes behind the greeting. Bytes behind the go-ahead, in
+// its write or a moment later, are the conformance suite's
+// (BufferedInjection, LateInjection).
 func TestInjection(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
-		Name:   "same write",
-		Script: greeting + featBefore + "C: AUTH TLS\nS: 234 Proceed with negotiation.\nS+ 230 Login successful.\n",
-		Err:    starttls.ErrInjectedData, Step: starttls.StepStartTLS,
-	}, {
-		Name:   "partial line",
-		Script: greeting + featBefore + "C: AUTH TLS\nS: 234 Proceed with negotiation.\nS+ \"2\"\n",
-		Err:    starttls.ErrInjectedData,
-	}, {
-		Name: "a moment later", TCP: true, PeerFails: true,
-		Script: greeting + featBefore + "C: AUTH TLS\nS: 234 Proceed with negotiation.\n!sleep 30ms\nS: 230 Login successful.\n",
-		Err:    starttls.ErrHandshake, Step: starttls.StepHandshake,
-	}, {
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "forged feat with the greeting",
 		Script: greeting + "S+ 211-Features:\nS+ \" AUTH TLS\\r\\n\"\nS+ 211 End\n",
 		Err:    starttls.ErrProtocol, Step: starttls.StepGreeting,
@@ -206,7 +196,7 @@ func TestInjection(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "endless feat",
 		Script: greeting + "C: FEAT\nS: 211-Features:\n" + clienttest.Lines("\" XFOO\\r\\n\"", starttls.DefaultMaxResponseLines+1),
 		Err:    starttls.ErrTooLarge, Step: starttls.StepDiscover, PeerFails: true,
@@ -218,13 +208,6 @@ func TestBounds(t *testing.T) {
 		Name:   "long line",
 		Script: greeting + "C: FEAT\nS: 211-Features:\nS: " + strings.Repeat("X", 5000) + "\n",
 		Err:    starttls.ErrTooLarge, PeerFails: true,
-	}, {
-		Name: "wrong certificate name", ServerName: "other.example.test", Script: good, PeerFails: true, TCP: true,
-		Err: starttls.ErrHandshake, Step: starttls.StepHandshake,
-		Check: func(t *testing.T, res *starttls.Result, err error) {
-			var verr *tls.CertificateVerificationError
-			assert.ErrorAs(t, err, &verr)
-		},
 	}})
 }
 
@@ -233,27 +216,10 @@ func TestInterrupted(t *testing.T) {
 	t.Run("implicit", func(t *testing.T) { clienttest.Interrupted(t, client, starttls.Implicit, "!tls\n"+greeting+featAfter) })
 }
 
-// TestRedact: USER and PASS arguments never reach a transcript.
+// TestRedact: USER, PASS and ACCT arguments are redacted. That they never
+// reach a transcript in a session is the conformance suite's
+// (SessionAndRedaction, with conformance.Auth).
 func TestRedact(t *testing.T) {
-	script := good + `
-		C: USER alice
-		S: 331 Please specify the password.
-		C: PASS hunter2
-		S: 230 Login successful.
-	`
-	transcript := clienttest.RunOne(t, client, clienttest.Case{Script: script, After: after,
-		Check: func(t *testing.T, res *starttls.Result, err error) {
-			for _, cmd := range []string{"USER alice", "PASS hunter2"} {
-				require.NoError(t, res.Conn.WriteLine(cmd))
-				_, err := ftp.ReadReply(res.Conn)
-				require.NoError(t, err)
-			}
-		}})
-	assert.Contains(t, transcript, "C: USER <redacted>\n")
-	assert.Contains(t, transcript, "C: PASS <redacted>\n")
-	assert.NotContains(t, transcript, "hunter2")
-	assert.NotContains(t, transcript, "alice")
-
 	u := &ftp.Upgrader{}
 	for _, tt := range []struct {
 		line string

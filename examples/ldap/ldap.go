@@ -35,6 +35,7 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 
 	"github.com/tlsup/tlsup/starttls"
@@ -129,6 +130,7 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	if _, err := c.Write(StartTLSRequest()); err != nil {
 		return err
 	}
+	c.Mark("C: ExtendedRequest " + OIDStartTLS) // binary: a note per message
 	max := u.MaxMessageLength
 	if max <= 0 {
 		max = DefaultMaxMessageLength
@@ -141,6 +143,11 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	if err != nil {
 		return err
 	}
+	note := fmt.Sprintf("S: ExtendedResponse resultCode %d", resp.resultCode)
+	if len(resp.diagnostic) > 0 {
+		note += " " + clipped(resp.diagnostic)
+	}
+	c.Mark(note)
 	return resp.verdict()
 }
 

@@ -86,9 +86,13 @@ func TestUpgradeGoAhead(t *testing.T) {
 			}, &bytepeer.Options{TLSConfig: pki.Server()})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			tc, res, err := Upgrade(ctx, conn, &Options{TLSConfig: pki.Client(scripttest.TestName)})
+			var transcript scripttest.SyncBuffer
+			tc, res, err := Upgrade(ctx, conn, &Options{TLSConfig: pki.Client(scripttest.TestName),
+				Conn: &starttls.Options{Transcript: &transcript}})
 			require.NoError(t, err)
 			defer tc.Close()
+			assert.Equal(t, "C: ExtendedRequest 1.3.6.1.4.1.1466.20037\nS: ExtendedResponse resultCode 0\n-- TLS --\n",
+				transcript.String(), "a note per BER message")
 			assert.True(t, res.TLS)
 			assert.Equal(t, "ldap", res.Protocol)
 			assert.Equal(t, starttls.StartTLS, res.Mode)

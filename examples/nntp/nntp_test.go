@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/examples/nntp"
 	"github.com/tlsup/tlsup/internal/clienttest"
@@ -65,7 +64,7 @@ func list(lines ...string) string {
 }
 
 func TestUpgrade(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name: "required", Script: good, Before: before, After: after,
 		Check: func(t *testing.T, res *starttls.Result, err error) {
 			assert.Equal(t, "news.example.test InterNetNews NNRP server INN 2.7.1 ready (no posting)", res.Greeting)
@@ -128,7 +127,7 @@ func TestStripped(t *testing.T) {
 			Err: starttls.ErrNotOffered, Step: starttls.StepDiscover,
 		})
 	}
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestRefusedAndFake(t *testing.T) {
@@ -166,25 +165,14 @@ func TestRefusedAndFake(t *testing.T) {
 		cases = append(cases, clienttest.Case{Name: "capabilities answered " + c,
 			Script: greeting + "C: CAPABILITIES\nS: " + c + "\n", Err: starttls.ErrProtocol, Step: starttls.StepDiscover})
 	}
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
+// TestInjection: bytes behind the greeting. Bytes behind the go-ahead, in
+// its write or a moment later, are the conformance suite's
+// (BufferedInjection, LateInjection).
 func TestInjection(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
-		Name:   "same write",
-		Script: greeting + capsBefore + "C: STARTTLS\nS: 382 Begin TLS negotiation now\nS+ 101 Capability list:\nS+ AUTHINFO USER\nS+ .\n",
-		Err:    starttls.ErrInjectedData, Step: starttls.StepStartTLS,
-	}, {
-		Name:   "partial line",
-		Script: greeting + capsBefore + "C: STARTTLS\nS: 382 Begin TLS negotiation now\nS+ \"1\"\n",
-		Err:    starttls.ErrInjectedData,
-	}, {
-		// Too late for the buffer check: the handshake reads it where the
-		// server's first record belongs, and TLS never starts.
-		Name: "a moment later", TCP: true, PeerFails: true,
-		Script: greeting + capsBefore + "C: STARTTLS\nS: 382 Begin TLS negotiation now\n!sleep 30ms\nS: 101 Capability list:\n",
-		Err:    starttls.ErrHandshake, Step: starttls.StepHandshake,
-	}, {
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "forged list with the greeting",
 		Script: greeting + "S+ 101 Capability list:\nS+ STARTTLS\nS+ .\n",
 		Err:    starttls.ErrProtocol, Step: starttls.StepGreeting,
@@ -192,7 +180,7 @@ func TestInjection(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "endless list",
 		Script: greeting + "C: CAPABILITIES\nS: 101 Capability list:\n" + clienttest.Lines("XFOO", starttls.DefaultMaxResponseLines+1),
 		Err:    starttls.ErrTooLarge, Step: starttls.StepDiscover, PeerFails: true,
@@ -204,13 +192,6 @@ func TestBounds(t *testing.T) {
 		Name:   "NUL in a line",
 		Script: greeting + "C: CAPABILITIES\nS: 101 Capability list:\nS: \"STARTTLS\\x00\\r\\n\"\nS: .\n",
 		Err:    starttls.ErrProtocol, Step: starttls.StepDiscover, PeerFails: true,
-	}, {
-		Name: "wrong certificate name", ServerName: "other.example.test", Script: good, PeerFails: true, TCP: true,
-		Err: starttls.ErrHandshake, Step: starttls.StepHandshake,
-		Check: func(t *testing.T, res *starttls.Result, err error) {
-			var verr *tls.CertificateVerificationError
-			assert.ErrorAs(t, err, &verr)
-		},
 	}})
 }
 
@@ -219,28 +200,11 @@ func TestInterrupted(t *testing.T) {
 	t.Run("implicit", func(t *testing.T) { clienttest.Interrupted(t, client, starttls.Implicit, "!tls\n"+greeting+capsAfter) })
 }
 
-// TestRedact: AUTHINFO PASS and SASL never reach a transcript, whichever
-// way they go, while the rest of the dialogue does.
+// TestRedact: AUTHINFO PASS and SASL are redacted, AUTHINFO USER is not.
+// That a session's password never reaches a transcript while the rest of
+// the dialogue does is the conformance suite's (SessionAndRedaction, with
+// conformance.Auth).
 func TestRedact(t *testing.T) {
-	script := good + `
-		C: AUTHINFO USER alice
-		S: 381 Enter password
-		C: AUTHINFO PASS hunter2
-		S: 281 Authentication accepted
-	`
-	transcript := clienttest.RunOne(t, client, clienttest.Case{Script: script, After: after,
-		Check: func(t *testing.T, res *starttls.Result, err error) {
-			c := res.Conn
-			for _, cmd := range []string{"AUTHINFO USER alice", "AUTHINFO PASS hunter2"} {
-				require.NoError(t, c.WriteLine(cmd))
-				_, err := c.ReadLine()
-				require.NoError(t, err)
-			}
-		}})
-	assert.Contains(t, transcript, "C: AUTHINFO USER alice\n")
-	assert.Contains(t, transcript, "C: AUTHINFO PASS <redacted>\n")
-	assert.NotContains(t, transcript, "hunter2")
-
 	u := &nntp.Upgrader{}
 	for _, tt := range []struct {
 		line string

@@ -94,10 +94,12 @@ func (Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	if _, err := c.Write(sslRequest); err != nil {
 		return err
 	}
+	c.Mark("C: SSLRequest") // binary: the transcript gets a note per message
 	var answer [1]byte
 	if _, err := io.ReadFull(c, answer[:]); err != nil {
 		return err
 	}
+	c.Mark(fmt.Sprintf("S: %q", answer[0]))
 	switch answer[0] {
 	case 'S':
 		return nil

@@ -65,9 +65,12 @@ func TestUpgradeGoAhead(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tc, res, err := postgres.Upgrade(ctx, conn, &postgres.Options{TLSConfig: pki.Client(scripttest.TestName)})
+	var transcript scripttest.SyncBuffer
+	tc, res, err := postgres.Upgrade(ctx, conn, &postgres.Options{TLSConfig: pki.Client(scripttest.TestName),
+		Conn: &starttls.Options{Transcript: &transcript}})
 	require.NoError(t, err)
 	require.NotNil(t, tc)
+	assert.Equal(t, "C: SSLRequest\nS: 'S'\n-- TLS --\n", transcript.String(), "a note per binary message")
 	assert.True(t, res.TLS)
 	assert.False(t, res.Plaintext)
 	assert.Equal(t, "postgres", res.Protocol)

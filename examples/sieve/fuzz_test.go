@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 )
 
@@ -18,20 +17,10 @@ const (
 	fuzzMaxLine  = 512
 )
 
-// readConn is a net.Conn that reads data and discards writes.
-type readConn struct{ r *bytes.Reader }
-
-func (c readConn) Read(p []byte) (int, error)         { return c.r.Read(p) }
-func (c readConn) Write(p []byte) (int, error)        { return len(p), nil }
-func (c readConn) Close() error                       { return nil }
-func (c readConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c readConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
-func (c readConn) SetDeadline(t time.Time) error      { return nil }
-func (c readConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c readConn) SetWriteDeadline(t time.Time) error { return nil }
-
+// fuzzConn reads data, with the fuzz bounds, from a conn with no peer
+// and no timing.
 func fuzzConn(data []byte) *starttls.Conn {
-	return starttls.NewConn(readConn{bytes.NewReader(data)}, &starttls.Options{MaxLineLength: fuzzMaxLine, MaxResponseLines: fuzzMaxLines})
+	return starttls.NewConn(scripttest.NewFakeConn(data), &starttls.Options{MaxLineLength: fuzzMaxLine, MaxResponseLines: fuzzMaxLines})
 }
 
 // quote writes s as a quoted string (RFC 5804, Section 4).
@@ -103,7 +92,7 @@ func FuzzResponse(f *testing.F) {
 		wire.WriteString("OK\r\n")
 		// Written back, a long value may exceed the fuzzed line bound:
 		// read it with the defaults.
-		again, err := readResponse(starttls.NewConn(readConn{bytes.NewReader(wire.Bytes())}, nil), true)
+		again, err := readResponse(starttls.NewConn(scripttest.NewFakeConn(wire.Bytes()), nil), true)
 		if err != nil {
 			t.Fatalf("round trip of %q: %v", wire.String(), err)
 		}

@@ -65,7 +65,7 @@ func caps(lines ...string) string {
 }
 
 func TestUpgrade(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name: "required", Script: good, Before: before, After: after,
 		Check: func(t *testing.T, res *starttls.Result, err error) {
 			assert.Equal(t, "Example ManageSieve", res.Greeting)
@@ -127,7 +127,7 @@ func TestStripped(t *testing.T) {
 		}
 		cases = append(cases, tt)
 	}
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestRefusedAndFake(t *testing.T) {
@@ -170,11 +170,11 @@ func TestRefusedAndFake(t *testing.T) {
 		Name: "CRLF in a literal value", Script: srv(`"X" {4}`, "a\r\nb", "OK"),
 		Err: starttls.ErrProtocol, Step: starttls.StepGreeting, PeerFails: true,
 	})
-	clienttest.Run(t, client, cases)
+	clienttest.RunCases(t, client, cases)
 }
 
 func TestInjection(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name:   "same write",
 		Script: greeting + "C: STARTTLS\n" + srv(`OK "Begin TLS negotiation now."`) + "S+ \"\\\"SASL\\\" \\\"PLAIN\\\"\\r\\nOK\\r\\n\"\n",
 		Err:    starttls.ErrInjectedData, Step: starttls.StepStartTLS,
@@ -194,7 +194,7 @@ func TestInjection(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	clienttest.Run(t, client, []clienttest.Case{{
+	clienttest.RunCases(t, client, []clienttest.Case{{
 		Name: "endless list", Script: strings.Repeat(srv(`"X" "y"`), starttls.DefaultMaxResponseLines+1),
 		Err: starttls.ErrTooLarge, Step: starttls.StepGreeting, PeerFails: true,
 	}, {

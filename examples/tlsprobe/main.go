@@ -138,7 +138,7 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]")
 		fs.PrintDefaults()
 	}
-	protocol := fs.String("protocol", "", "smtp|lmtp|imap|pop3|postgres|ldap|xmpp (default: from the port)")
+	protocol := fs.String("protocol", "", "one of "+supported()+" (default: from the port)")
 	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995)")
 	policyName := fs.String("policy", "required", "required|always|opportunistic: what to do when STARTTLS is missing")
 	caFile := fs.String("cafile", "", "trust only the PEM roots in `FILE` (default: system roots)")

@@ -110,6 +110,7 @@ func (u *Upgrader) open(c *starttls.Conn) error {
 	if _, err := c.Write([]byte(header)); err != nil {
 		return err
 	}
+	c.Mark("C: " + header) // XML, not lines: the transcript gets a note per element
 	size, depth := u.MaxElementSize, u.MaxDepth
 	if size <= 0 {
 		size = DefaultMaxElementSize
@@ -128,6 +129,7 @@ func (u *Upgrader) open(c *starttls.Conn) error {
 		return starttls.NewProtocolError("xmpp: stream version %q, want 1.x", starttls.Escape(clip(v)))
 	}
 	u.from, _ = attr(start.Attr, "from")
+	c.Mark("S: <stream:stream from='" + starttls.Escape(clip(u.from)) + "'>")
 	return nil
 }
 
@@ -172,7 +174,9 @@ func (u *Upgrader) Discover(ctx context.Context, c *starttls.Conn) (*starttls.Ca
 	if n.name.Space != nsStream || n.name.Local != "features" {
 		return nil, starttls.NewProtocolError("xmpp: %s where the stream features belong", name(n.name))
 	}
-	return features(n), nil
+	caps := features(n)
+	c.Mark("S: <stream:features> " + strings.Join(caps.List(), ", "))
+	return caps, nil
 }
 
 // features lists the children of <stream:features>.
@@ -215,10 +219,12 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 	if _, err := c.Write([]byte(startTLS)); err != nil {
 		return err
 	}
+	c.Mark("C: " + startTLS)
 	n, err := u.stream.element()
 	if err != nil {
 		return err
 	}
+	c.Mark("S: " + name(n.name))
 	switch {
 	case n.name.Space == nsTLS && n.name.Local == "proceed":
 		if len(n.children) > 0 || strings.TrimSpace(n.text.String()) != "" {

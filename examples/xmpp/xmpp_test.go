@@ -98,9 +98,18 @@ func TestUpgradeGoAhead(t *testing.T) {
 	}, &bytepeer.Options{TLSConfig: pki.Server()})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tc, res, err := xmpp.Upgrade(ctx, conn, options(pki))
+	opts := options(pki)
+	var transcript scripttest.SyncBuffer
+	opts.Conn = &starttls.Options{Transcript: &transcript}
+	tc, res, err := xmpp.Upgrade(ctx, conn, opts)
 	require.NoError(t, err)
 	defer tc.Close()
+	open := "C: <?xml version='1.0'?><stream:stream to='" + domain + "' version='1.0' xml:lang='en' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>\n" +
+		"S: <stream:stream from='" + domain + "'>\n"
+	assert.Equal(t, open+"S: <stream:features> starttls, mechanisms SCRAM-SHA-1\n"+
+		"C: <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n"+
+		"S: <proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'>\n"+
+		"-- TLS --\n"+open+"S: <stream:features> mechanisms PLAIN SCRAM-SHA-1\n", transcript.String(), "a note per element")
 	assert.True(t, res.TLS)
 	assert.Equal(t, "xmpp", res.Protocol)
 	assert.Equal(t, domain, res.Greeting)

@@ -1,261 +1,174 @@
-// Package clienttest runs client upgrade cases for protocols plugged in
-// from outside the core (examples/sieve, examples/nntp, examples/ftp): a
-// transcript per case through internal/scripttest, the checks every failed
-// upgrade must pass (typed error at the right step, conn closed, printable
-// text), and the conformance cases that derive from one good transcript:
-// the peer hanging up, or falling silent, at every step.
+// Package clienttest is the conformance suite of the client side: the
+// behaviour the core owns (cancel, hang-up and silence at each step, the
+// deadline against a trickling peer, certificate faults, configuration
+// errors, modes, Dial, injection, the pre-cancelled context, redaction in
+// transcripts), tested once and run by every protocol package with its own
+// script fragments, as internal/servertest does for the server fronts.
+//
+// A protocol describes its dialogue in a [Protocol]; [Run] plays every case
+// against the protocol's Upgrade and Dial through scripttest peers. Each
+// protocol package keeps only the cases that are its own (its grammar, its
+// refusals, its stripping variants).
+//
+// Every wait is bounded; no helper calls t.Fatal off the test goroutine.
 package clienttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
 	"net"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
-	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 )
 
-// Client is a protocol's one-call upgrade with the settings of a case.
-type Client struct {
-	// Protocol is the name the errors must carry.
-	Protocol string
-	// Upgrade runs the protocol package's Upgrade.
-	Upgrade func(ctx context.Context, conn net.Conn, cfg *tls.Config, policy starttls.Policy, mode starttls.Mode, opts *starttls.Options) (*tls.Conn, *starttls.Result, error)
+// UpgradeFunc is a protocol package's Upgrade with cfg's fields mapped to
+// its options.
+type UpgradeFunc func(ctx context.Context, conn net.Conn, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error)
+
+// DialFunc is a protocol package's Dial with cfg's fields mapped to its
+// options.
+type DialFunc func(ctx context.Context, network, addr string, cfg *starttls.Config) (*tls.Conn, *starttls.Result, error)
+
+// Protocol is what the suite knows of one protocol: its entry points and
+// the fragments of a well-behaved server's dialogue, in scripttest syntax
+// with the server as the peer ("S:" lines sent, "C:" lines expected).
+// Fragments are joined in dialogue order into one script, so a placeholder
+// remembered in one fragment (an IMAP tag, "C: {t} CAPABILITY" in Ask) may
+// be used by the fragments after it ("S: {t} OK done" in Offer).
+type Protocol struct {
+	// Name is the protocol name in errors and results ("smtp").
+	Name string
+	// ImplicitPort is the port Mode Auto takes for implicit TLS; 0 for
+	// none. ImplicitService is its service name ("submissions"), and
+	// Service the name of the protocol's STARTTLS port ("smtp"), both in
+	// Go's own service table so that they resolve on any machine.
+	ImplicitPort             int
+	ImplicitService, Service string
+	// Upgrade and Dial are the package's entry points.
+	Upgrade UpgradeFunc
+	Dial    DialFunc
+
+	// Greeting is the server's greeting; its first line is also used,
+	// raw, for the partial, trickled and oversized greetings.
+	Greeting string
+	// Ask is the client's capability request, one "C:" line, before TLS
+	// and inside it.
+	Ask string
+	// Offer answers Ask before TLS, advertising the upgrade.
+	Offer string
+	// StartTLS is the client's upgrade command, one "C:" line.
+	StartTLS string
+	// GoAhead is the server's go-ahead, without the "!tls" after it.
+	GoAhead string
+	// After answers Ask inside TLS; AfterList is what it parses to.
+	After     string
+	AfterList []string
+	// Forged is a line a man in the middle would inject behind the
+	// go-ahead (a forged capability line), as sent, without "S: ".
+	Forged string
+	// Auth are lines the client sends inside TLS that carry a secret,
+	// each with the server's answer and how the transcript must record
+	// it.
+	Auth []Credential
 }
 
-// Case is one transcript run against a Client.
-type Case struct {
-	Name   string
-	Script string
-	Policy starttls.Policy
-	// Mode zero is Auto, which over net.Pipe is StartTLS.
-	Mode starttls.Mode
-	// Err, when set, is what the upgrade must fail with (errors.Is), at
-	// Step, after a handshake when TLS.
-	Err  error
-	Step starttls.Step
-	TLS  bool
-	// AnyStep: the step and Result.TLS are not checked (a deadline that a
-	// loaded machine may reach before or after the handshake).
-	AnyStep bool
-	// Before and After, on success, are the capability lists wanted
-	// (nil: not checked). Plaintext: Opportunistic continued without TLS.
-	Before, After []string
-	Plaintext     bool
-	// Reply, when set, checks the *starttls.ReplyError in the chain.
-	Reply *starttls.ReplyError
-	// Timeout bounds the upgrade; zero means 5 s.
-	Timeout time.Duration
-	// TCP runs the peer over loopback TCP instead of net.Pipe (needed when
-	// the peer writes while the client writes, as a late injection does).
-	TCP bool
-	// ServerName is the name the client verifies; zero means
-	// scripttest.TestName, the name on the peer's certificate.
-	ServerName string
-	// PeerFails: the peer's script is expected not to run to its end (the
-	// client stops early, as it must).
-	PeerFails bool
-	// Check, when set, runs after the common checks.
-	Check func(t *testing.T, res *starttls.Result, err error)
+// Credential is one line that carries a secret.
+type Credential struct {
+	// Line is the client's line, as sent; Reply the server's one-line
+	// answer.
+	Line, Reply string
+	// Secret is the part that must never reach a transcript ("" for a
+	// line that carries none, recorded as it is); Recorded the
+	// line the transcript holds instead, without "C: " (the mechanism or
+	// verb shown, "AUTH PLAIN <redacted>").
+	Secret, Recorded string
 }
 
-// Run runs each case as a subtest.
-func Run(t *testing.T, client Client, cases []Case) {
+// Run runs every case of the suite against p, each as a subtest.
+func Run(t *testing.T, p Protocol) {
 	t.Helper()
-	for _, tt := range cases {
-		t.Run(tt.Name, func(t *testing.T) {
-			RunOne(t, client, tt)
-		})
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, Protocol)
+	}{
+		{"Success", Success},
+		{"Trickle", Trickle},
+		{"HangUp", HangUp},
+		{"Silence", Silence},
+		{"Cancel", Cancel},
+		{"PreCancelled", PreCancelled},
+		{"Deadline", Deadline},
+		{"TooLarge", TooLarge},
+		{"Config", Config},
+		{"CertificateFaults", CertificateFaults},
+		{"Modes", Modes},
+		{"Dial", Dial},
+		{"BufferedInjection", BufferedInjection},
+		{"LateInjection", LateInjection},
+		{"SessionAndRedaction", SessionAndRedaction},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, p) })
 	}
 }
 
-// RunOne runs one case and returns the transcript the client recorded.
-func RunOne(t *testing.T, client Client, tt Case) string {
-	t.Helper()
-	pki := scripttest.NewPKI(t)
-	peerOpts := &scripttest.Options{TLSConfig: pki.Server()}
-	var conn net.Conn
-	var peer *scripttest.Peer
-	if tt.TCP {
-		conn, peer = scripttest.TCP(t, tt.Script, peerOpts)
-	} else {
-		conn, peer = scripttest.Pipe(t, tt.Script, peerOpts)
-	}
-	name := tt.ServerName
-	if name == "" {
-		name = scripttest.TestName
-	}
-	timeout := tt.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var transcript syncBuffer
-	tc, res, err := client.Upgrade(ctx, conn, pki.Client(name), tt.Policy, tt.Mode,
-		&starttls.Options{Transcript: &transcript})
-	require.NotNil(t, res, "the result is returned even on error")
-	if tc != nil {
-		t.Cleanup(func() { tc.Close() })
-	}
-	AssertPrintable(t, res.Greeting)
-	if tt.Err != nil {
-		require.Error(t, err, "want %v", tt.Err)
-		require.ErrorIs(t, err, tt.Err)
-		AssertPrintable(t, err.Error())
-		var e *starttls.Error
-		require.ErrorAs(t, err, &e)
-		assert.Equal(t, client.Protocol, e.Protocol)
-		if tt.Step != "" && !tt.AnyStep {
-			assert.Equal(t, tt.Step, e.Step, "step of %v", err)
-		}
-		if !tt.AnyStep {
-			assert.Equal(t, tt.TLS, res.TLS, "Result.TLS")
-		}
-		assert.False(t, res.Plaintext)
-		assert.Nil(t, tc, "no *tls.Conn on error")
-		assert.Nil(t, res.Conn, "no session conn on error")
-		AssertClosed(t, conn)
-		if tt.Reply != nil {
-			var re *starttls.ReplyError
-			require.ErrorAs(t, err, &re)
-			assert.Equal(t, client.Protocol, re.Protocol)
-			assert.Equal(t, tt.Reply.Command, re.Command)
-			assert.Equal(t, tt.Reply.Code, re.Code)
-			assert.Equal(t, tt.Reply.Status, re.Status)
-			assert.Equal(t, tt.Reply.Text, re.Text)
-		}
-	} else {
-		require.NoError(t, err)
-		require.NotNil(t, res.Conn)
-		assert.Equal(t, tt.Plaintext, res.Plaintext)
-		assert.Equal(t, !tt.Plaintext, res.TLS)
-		if tt.Plaintext {
-			assert.Nil(t, tc)
-			assert.Nil(t, res.After)
-		} else {
-			require.NotNil(t, tc)
-			assert.Equal(t, tc, res.Conn.TLS())
-		}
-		if tt.Before != nil {
-			assert.Equal(t, tt.Before, res.Before.List(), "capabilities before TLS")
-		}
-		if tt.After != nil {
-			assert.Equal(t, tt.After, res.After.List(), "capabilities after TLS")
-		}
-	}
-	if tt.Check != nil {
-		tt.Check(t, res, err)
-	}
-	perr := peer.Wait()
-	if !tt.PeerFails {
-		require.NoError(t, perr, "peer script")
-	}
-	return transcript.String()
+// step is a point of the dialogue at which the client waits for the
+// server.
+type step struct {
+	name string
+	step starttls.Step
+	// script brings the client to the wait: it has just sent its command
+	// (or, for the greeting, nothing).
+	script string
+	// clientLines is how many lines the client has written by then.
+	clientLines int
+	tls         bool // inside TLS
 }
 
-// Interrupted runs the good transcript script, in mode, cut before each
-// line the server sends (and before its handshake): once with the peer hanging up
-// there, which must fail with io.ErrUnexpectedEOF (or ErrHandshake, at the
-// handshake), and once with the peer falling silent, which must fail with
-// context.DeadlineExceeded when the context ends.
-func Interrupted(t *testing.T, client Client, mode starttls.Mode, script string) {
-	t.Helper()
-	var lines []string
-	for _, l := range strings.Split(script, "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-			lines = append(lines, l)
-		}
-	}
-	tlsSeen := false
-	for i, l := range lines {
-		if l == "!tls" {
-			tlsSeen = true
-		} else if !strings.HasPrefix(l, "S:") {
-			continue
-		}
-		prefix := strings.Join(lines[:i], "\n")
-		afterTLS := tlsSeen && l != "!tls"
-		what := fmt.Sprintf("before line %d %q", i+1, l)
-		t.Run("hang-up "+what, func(t *testing.T) {
-			RunOne(t, client, Case{Script: prefix + "\n!close", Mode: mode, Err: io.ErrUnexpectedEOF, TLS: afterTLS}.
-				orHandshake(l == "!tls"))
-		})
-		t.Run("silence "+what, func(t *testing.T) {
-			// On a loaded machine the deadline may come earlier in the
-			// dialogue (before the handshake ends, or before the client
-			// sent what the peer waits for): the peer's verdict does not
-			// count, the client's error does.
-			RunOne(t, client, Case{Script: prefix + "\n!hold", Mode: mode, Err: context.DeadlineExceeded, TLS: afterTLS,
-				Timeout: 150 * time.Millisecond, AnyStep: afterTLS, PeerFails: true})
-		})
+// steps returns the waits of a STARTTLS upgrade, in order. The handshake
+// wait comes after the go-ahead; the peer's "!tls" is the caller's to add.
+func (p Protocol) steps() []step {
+	return []step{
+		{"greeting", starttls.StepGreeting, "", 0, false},
+		{"discover", starttls.StepDiscover, join(p.Greeting, p.Ask), 1, false},
+		{"starttls", starttls.StepStartTLS, p.toStartTLS(), 2, false},
+		{"handshake", starttls.StepHandshake, p.toGoAhead(), 2, false},
+		{"rediscover", starttls.StepRediscover, join(p.toGoAhead(), "!tls", p.Ask), 3, true},
 	}
 }
 
-// orHandshake: a hang-up where the handshake belongs is a handshake
-// failure (the EOF is crypto/tls's), not the unexpected EOF of a line.
-func (c Case) orHandshake(handshake bool) Case {
-	if handshake {
-		c.Err = starttls.ErrHandshake
-		c.Step = starttls.StepHandshake
-	}
-	return c
+// toStartTLS is the dialogue up to the upgrade command.
+func (p Protocol) toStartTLS() string {
+	return join(p.Greeting, p.Ask, p.Offer, p.StartTLS)
 }
 
-// AssertClosed checks that the upgrade closed conn (fail closed).
-func AssertClosed(t *testing.T, conn net.Conn) {
-	t.Helper()
-	err := conn.SetReadDeadline(time.Now().Add(time.Millisecond))
-	if err == nil {
-		_, err = conn.Read(make([]byte, 1))
-	}
-	if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrClosedPipe) {
-		t.Errorf("conn not closed after a failed upgrade: got %v, want net.ErrClosed or io.ErrClosedPipe", err)
-	}
+// toGoAhead is the dialogue up to the go-ahead.
+func (p Protocol) toGoAhead() string {
+	return join(p.toStartTLS(), p.GoAhead)
 }
 
-// AssertPrintable checks that peer text was escaped: no control character
-// reaches an error string or the greeting.
-func AssertPrintable(t *testing.T, s string) {
-	t.Helper()
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			t.Errorf("control character %q at offset %d in %q", c, i, s)
-			return
+// full is a whole successful STARTTLS dialogue.
+func (p Protocol) full() string {
+	return join(p.toGoAhead(), "!tls", p.Ask, p.After)
+}
+
+// greetingText is the first greeting line's text, as sent.
+func (p Protocol) greetingText() string {
+	for _, line := range strings.Split(p.Greeting, "\n") {
+		if text, ok := strings.CutPrefix(strings.TrimSpace(line), "S: "); ok {
+			return text
 		}
 	}
+	return ""
 }
 
-// Lines returns n copies of line as script lines sent by the server.
-func Lines(line string, n int) string {
-	return strings.Repeat("S: "+line+"\n", n)
+// raw is a script line that sends s as it is, no line end added.
+func raw(s string) string {
+	return "S: " + strconv.Quote(s)
 }
 
-// syncBuffer is a transcript writer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func join(parts ...string) string {
+	return strings.Join(parts, "\n") + "\n"
 }

@@ -59,8 +59,17 @@ func Of(err error) string {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
-		if opErr.Op == "dial" {
+		switch opErr.Op {
+		case "dial":
 			return "dial"
+		case "remote error":
+			// A TLS alert from the peer. Under TLS 1.3 the client's
+			// handshake is done before the server has checked it, so
+			// the server's verdict (a client certificate it wanted, a
+			// version or extension it refused) arrives on the first
+			// read inside TLS: a failure of the handshake, not a
+			// hang-up.
+			return "handshake"
 		}
 		return "closed"
 	}

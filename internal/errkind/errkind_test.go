@@ -10,10 +10,13 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tlsup/tlsup/internal/errkind"
+	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/starttls"
 )
 
@@ -61,4 +64,30 @@ func TestIsCertificate(t *testing.T) {
 	assert.True(t, errkind.IsCertificate(x509.UnknownAuthorityError{}))
 	assert.True(t, errkind.IsCertificate(x509.CertificateInvalidError{Reason: x509.Expired}))
 	assert.False(t, errkind.IsCertificate(starttls.ErrHandshake))
+}
+
+// TestKindAlertAfterHandshake: under TLS 1.3 a server that wants a client
+// certificate rejects the handshake after the client's Handshake returned;
+// the alert arrives on the client's first read, and is a handshake failure.
+func TestKindAlertAfterHandshake(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	clientConn, serverConn := net.Pipe()
+	defer clientConn.Close()
+	scfg := pki.Server()
+	scfg.ClientAuth = tls.RequireAnyClientCert
+	scfg.MinVersion = tls.VersionTLS13
+	srv := tls.Server(serverConn, scfg)
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Handshake()
+		srv.Close()
+		done <- err
+	}()
+	cli := tls.Client(clientConn, pki.Client(scripttest.TestName))
+	require.NoError(t, cli.SetDeadline(time.Now().Add(10*time.Second)))
+	require.NoError(t, cli.Handshake(), "the client's half of a TLS 1.3 handshake completes")
+	_, err := cli.Read(make([]byte, 1))
+	require.Error(t, err)
+	assert.Equal(t, "handshake", errkind.Of(&starttls.Error{Step: starttls.StepRediscover, Err: err}), "%v", err)
+	require.Error(t, <-done, "the server rejected the handshake")
 }

@@ -99,7 +99,7 @@ func (s *servers) upgrade(t *testing.T, c libClient, tt upgradeCase) *starttls.R
 	ctx := testContext(t)
 	var transcript syncBuffer
 	opts := clientOptions{
-		tls:  s.tlsConfig(t, tt.listener),
+		tls:  s.TLSConfig(t, tt.listener),
 		mode: tt.mode,
 		conn: &starttls.Options{Transcript: &transcript},
 	}
@@ -108,12 +108,12 @@ func (s *servers) upgrade(t *testing.T, c libClient, tt upgradeCase) *starttls.R
 	var err error
 	if tt.upgrade {
 		var d net.Dialer
-		conn, derr := d.DialContext(ctx, "tcp", s.addr[tt.listener])
+		conn, derr := d.DialContext(ctx, "tcp", s.Addr[tt.listener])
 		require.NoError(t, derr)
 		closeOnCleanup(t, conn)
 		tc, res, err = c.upgrade(ctx, conn, opts)
 	} else {
-		tc, res, err = c.dial(ctx, s.addr[tt.listener], opts)
+		tc, res, err = c.dial(ctx, s.Addr[tt.listener], opts)
 	}
 	require.NoError(t, err)
 	closeOnCleanup(t, tc)
@@ -157,11 +157,11 @@ func (s *servers) noTLS(t *testing.T, n noTLSCase) {
 	listener := n.client.protocol + "_notls"
 	dial := func(t *testing.T, policy starttls.Policy, transcript *syncBuffer) (*tls.Conn, *starttls.Result, error) {
 		t.Helper()
-		opts := clientOptions{tls: s.tlsConfig(t, listener), policy: policy}
+		opts := clientOptions{tls: s.TLSConfig(t, listener), policy: policy}
 		if transcript != nil {
 			opts.conn = &starttls.Options{Transcript: transcript}
 		}
-		return n.client.dial(testContext(t), s.addr[listener], opts)
+		return n.client.dial(testContext(t), s.Addr[listener], opts)
 	}
 	t.Run("required", func(t *testing.T) {
 		var transcript syncBuffer
@@ -199,7 +199,7 @@ func (s *servers) noTLS(t *testing.T, n noTLSCase) {
 // error in the chain, classified "certificate".
 func (s *servers) checkUntrusted(t *testing.T, c libClient, listener string, mode starttls.Mode, cfg *tls.Config) {
 	t.Helper()
-	tc, res, err := c.dial(testContext(t), s.addr[listener], clientOptions{tls: cfg, mode: mode})
+	tc, res, err := c.dial(testContext(t), s.Addr[listener], clientOptions{tls: cfg, mode: mode})
 	require.ErrorIs(t, err, starttls.ErrHandshake)
 	var verr *tls.CertificateVerificationError
 	require.ErrorAs(t, err, &verr)
@@ -214,7 +214,7 @@ func (s *servers) otherCA(t *testing.T, listener string) *tls.Config {
 	t.Helper()
 	other, err := tlsconf.NewCA("some other CA")
 	require.NoError(t, err)
-	host, _, err := net.SplitHostPort(s.addr[listener])
+	host, _, err := net.SplitHostPort(s.Addr[listener])
 	require.NoError(t, err)
 	return tlsconf.Client(host, other.Pool())
 }

@@ -50,7 +50,7 @@ func TestDovecotIMAPUpgrade(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := s.upgrade(t, imapClient, tt)
 			assert.True(t, strings.HasSuffix(res.Greeting, dovecotGreeting), "greeting %q", res.Greeting)
-			imapLogin(t, res.Conn, s.user, s.password, "OK")
+			imapLogin(t, res.Conn, s.User, s.Password, "OK")
 			imapLogout(t, res.Conn)
 		})
 	}
@@ -61,10 +61,10 @@ func TestDovecotIMAPWrongPassword(t *testing.T) {
 	s := realServers(t)
 	ctx := testContext(t)
 	conn := s.dialFrom(t, ctx, "imap", imapPenaltyAddr)
-	tc, res, err := imap.Upgrade(ctx, conn, &imap.Options{TLSConfig: s.tlsConfig(t, "imap")})
+	tc, res, err := imap.Upgrade(ctx, conn, &imap.Options{TLSConfig: s.TLSConfig(t, "imap")})
 	require.NoError(t, err)
 	closeOnCleanup(t, tc)
-	imapLogin(t, res.Conn, s.user, s.password+"-wrong", "NO")
+	imapLogin(t, res.Conn, s.User, s.Password+"-wrong", "NO")
 	imapLogout(t, res.Conn)
 }
 

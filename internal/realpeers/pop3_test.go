@@ -48,7 +48,7 @@ func TestDovecotPOP3Upgrade(t *testing.T) {
 			res := s.upgrade(t, pop3Client, tt)
 			assert.Equal(t, dovecotGreeting, res.Greeting)
 			assert.Contains(t, res.After.Params("SASL"), "PLAIN")
-			pop3Login(t, res.Conn, s.user, s.password, true)
+			pop3Login(t, res.Conn, s.User, s.Password, true)
 			pop3Quit(t, res.Conn)
 		})
 	}
@@ -59,10 +59,10 @@ func TestDovecotPOP3WrongPassword(t *testing.T) {
 	s := realServers(t)
 	ctx := testContext(t)
 	conn := s.dialFrom(t, ctx, "pop3", pop3PenaltyAddr)
-	tc, res, err := pop3.Upgrade(ctx, conn, &pop3.Options{TLSConfig: s.tlsConfig(t, "pop3")})
+	tc, res, err := pop3.Upgrade(ctx, conn, &pop3.Options{TLSConfig: s.TLSConfig(t, "pop3")})
 	require.NoError(t, err)
 	closeOnCleanup(t, tc)
-	pop3Login(t, res.Conn, s.user, s.password+"-wrong", false)
+	pop3Login(t, res.Conn, s.User, s.Password+"-wrong", false)
 	pop3Quit(t, res.Conn)
 }
 

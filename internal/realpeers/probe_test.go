@@ -15,7 +15,7 @@ func dialLibrary(t *testing.T, s *servers, protocol, listener string, mode start
 	t.Helper()
 	c, ok := libClients[protocol]
 	require.True(t, ok, "no library client for %q", protocol)
-	tc, res, err := c.dial(testContext(t), s.addr[listener], clientOptions{tls: s.tlsConfig(t, listener), mode: mode})
+	tc, res, err := c.dial(testContext(t), s.Addr[listener], clientOptions{tls: s.TLSConfig(t, listener), mode: mode})
 	require.NoError(t, err)
 	tc.Close()
 	return res
@@ -48,7 +48,7 @@ func TestTLSProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := dialLibrary(t, s, tt.protocol, tt.listener, tt.mode)
-			code, out := s.probe(t, tt.listener, tt.args...)
+			code, out := s.Probe(t, tt.listener, tt.args...)
 			assert.Equal(t, tt.protocol, out.Protocol)
 			assert.Equal(t, "required", out.Policy)
 			checkProbe(t, code, out, res)
@@ -64,7 +64,7 @@ func TestTLSProbeNotOffered(t *testing.T) {
 		{"smtp", "smtp_notls"}, {"imap", "imap_notls"}, {"pop3", "pop3_notls"},
 	} {
 		t.Run(tt.protocol+" required", func(t *testing.T) {
-			code, out := s.probe(t, tt.listener, "-protocol", tt.protocol)
+			code, out := s.Probe(t, tt.listener, "-protocol", tt.protocol)
 			assert.Equal(t, 1, code, "exit status")
 			assert.False(t, out.TLS)
 			if assert.NotNil(t, out.Error) {
@@ -73,7 +73,7 @@ func TestTLSProbeNotOffered(t *testing.T) {
 			assert.Nil(t, out.CapabilitiesAfter)
 		})
 		t.Run(tt.protocol+" opportunistic", func(t *testing.T) {
-			code, out := s.probe(t, tt.listener, "-protocol", tt.protocol, "-policy", "opportunistic")
+			code, out := s.Probe(t, tt.listener, "-protocol", tt.protocol, "-policy", "opportunistic")
 			assert.Equal(t, 3, code, "exit status")
 			assert.False(t, out.TLS)
 			assert.Nil(t, out.Error)

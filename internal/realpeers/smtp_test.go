@@ -69,7 +69,7 @@ func TestPostfixUpgrade(t *testing.T) {
 			if tt.login {
 				mechs := res.After.Params("AUTH")
 				require.Contains(t, mechs, "PLAIN", "AUTH mechanisms after TLS")
-				smtpAuthPlain(t, c, s.user, s.password, 235)
+				smtpAuthPlain(t, c, s.User, s.Password, 235)
 			}
 			smtpQuit(t, c)
 		})
@@ -81,10 +81,10 @@ func TestPostfixUpgrade(t *testing.T) {
 func TestPostfixWrongPassword(t *testing.T) {
 	s := realServers(t)
 	ctx := testContext(t)
-	tc, res, err := smtp.Dial(ctx, "tcp", s.addr["submission"], &smtp.Options{TLSConfig: s.tlsConfig(t, "submission")})
+	tc, res, err := smtp.Dial(ctx, "tcp", s.Addr["submission"], &smtp.Options{TLSConfig: s.TLSConfig(t, "submission")})
 	require.NoError(t, err)
 	closeOnCleanup(t, tc)
-	smtpAuthPlain(t, res.Conn, s.user, s.password+"-wrong", 535)
+	smtpAuthPlain(t, res.Conn, s.User, s.Password+"-wrong", 535)
 	smtpQuit(t, res.Conn)
 }
 
@@ -124,7 +124,7 @@ func TestPostfixCertificate(t *testing.T) {
 	}{
 		{"unknown CA starttls", "submission", tlsconf.Client("127.0.0.1", other.Pool())},
 		{"unknown CA implicit", "smtps", tlsconf.Client("127.0.0.1", other.Pool())},
-		{"wrong name", "submission", tlsconf.Client("mx.wrong.test", s.ca)},
+		{"wrong name", "submission", tlsconf.Client("mx.wrong.test", s.CA)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

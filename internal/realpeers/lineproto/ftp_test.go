@@ -65,7 +65,7 @@ func TestVsftpdUpgrade(t *testing.T) {
 		{name: "auto on 990", listener: "ftps", mode: starttls.Auto, wantMode: starttls.Implicit},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			se := s.run(t, ftpDial, tt.listener, s.tlsConfig(t, tt.listener), starttls.Required, tt.mode)
+			se := s.run(t, ftpDial, tt.listener, s.TLSConfig(t, tt.listener), starttls.Required, tt.mode)
 			checkVerified(t, se)
 			res := se.res
 			assert.Equal(t, tt.wantMode, res.Mode)
@@ -81,8 +81,8 @@ func TestVsftpdUpgrade(t *testing.T) {
 			if tt.golden != "" {
 				s.golden(t, "ftp", tt.golden, s.describe(tt.describe), se)
 			}
-			ftpCommand(t, res.Conn, "USER "+s.user, 331)
-			ftpCommand(t, res.Conn, "PASS "+s.password, 230)
+			ftpCommand(t, res.Conn, "USER "+s.User, 331)
+			ftpCommand(t, res.Conn, "PASS "+s.Password, 230)
 			// RFC 4217, Sections 8 and 9: the caller's next step.
 			ftpCommand(t, res.Conn, "PBSZ 0", 200)
 			ftpCommand(t, res.Conn, "PROT P", 200)
@@ -108,7 +108,7 @@ func TestVsftpdWrongCA(t *testing.T) {
 func TestVsftpdNoTLS(t *testing.T) {
 	s := realServers(t)
 	t.Run("required", func(t *testing.T) {
-		se := s.run(t, ftpDial, "ftp_notls", s.tlsConfig(t, "ftp_notls"), starttls.Required, starttls.Auto)
+		se := s.run(t, ftpDial, "ftp_notls", s.TLSConfig(t, "ftp_notls"), starttls.Required, starttls.Auto)
 		require.ErrorIs(t, se.err, starttls.ErrNotOffered)
 		assert.NotContains(t, se.transcript, "C: AUTH", "AUTH TLS must not be sent")
 		assert.Equal(t, ftpFeatures(se.before), se.res.Before.List())
@@ -117,7 +117,7 @@ func TestVsftpdNoTLS(t *testing.T) {
 				"ErrNotOffered, AUTH TLS never sent."), se)
 	})
 	t.Run("always", func(t *testing.T) {
-		se := s.run(t, ftpDial, "ftp_notls", s.tlsConfig(t, "ftp_notls"), starttls.Always, starttls.Auto)
+		se := s.run(t, ftpDial, "ftp_notls", s.TLSConfig(t, "ftp_notls"), starttls.Always, starttls.Auto)
 		require.ErrorIs(t, se.err, starttls.ErrRefused)
 		var reply *starttls.ReplyError
 		require.ErrorAs(t, se.err, &reply)
@@ -128,14 +128,14 @@ func TestVsftpdNoTLS(t *testing.T) {
 				"AUTH TLS sent anyway, refused."), se)
 	})
 	t.Run("opportunistic", func(t *testing.T) {
-		se := s.run(t, ftpDial, "ftp_notls", s.tlsConfig(t, "ftp_notls"), starttls.Opportunistic, starttls.Auto)
+		se := s.run(t, ftpDial, "ftp_notls", s.TLSConfig(t, "ftp_notls"), starttls.Opportunistic, starttls.Auto)
 		require.NoError(t, se.err)
 		assert.True(t, se.res.Plaintext)
 		assert.False(t, se.res.TLS)
 		ftpCommand(t, se.res.Conn, "QUIT", 221)
 	})
 	t.Run("990 plaintext", func(t *testing.T) {
-		se := s.run(t, ftpDial, "ftps_notls", s.tlsConfig(t, "ftps_notls"), starttls.Required, starttls.Auto)
+		se := s.run(t, ftpDial, "ftps_notls", s.TLSConfig(t, "ftps_notls"), starttls.Required, starttls.Auto)
 		require.ErrorIs(t, se.err, starttls.ErrHandshake)
 		assert.Equal(t, starttls.Implicit, se.res.Mode)
 		assert.False(t, se.res.TLS)
@@ -148,17 +148,17 @@ func TestVsftpdProbe(t *testing.T) {
 	s := realServers(t)
 	for _, l := range []string{"ftp", "ftps"} {
 		t.Run(l, func(t *testing.T) {
-			se := s.run(t, ftpDial, l, s.tlsConfig(t, l), starttls.Required, starttls.Auto)
+			se := s.run(t, ftpDial, l, s.TLSConfig(t, l), starttls.Required, starttls.Auto)
 			checkVerified(t, se)
-			code, out := s.probe(t, l)
+			code, out := s.Probe(t, l)
 			checkProbe(t, code, out, "ftp", se)
 		})
 	}
-	code, out := s.probe(t, "ftp_notls")
+	code, out := s.Probe(t, "ftp_notls")
 	assert.Equal(t, 1, code)
 	if assert.NotNil(t, out.Error) {
 		assert.Equal(t, "not-offered", out.Error.Kind)
 	}
-	code, _ = s.probe(t, "ftp_notls", "-policy", "opportunistic")
+	code, _ = s.Probe(t, "ftp_notls", "-policy", "opportunistic")
 	assert.Equal(t, 3, code, "opportunistic, continued in plaintext")
 }

@@ -66,7 +66,7 @@ func TestINNUpgrade(t *testing.T) {
 		{name: "auto on 563", listener: "nntps", mode: starttls.Auto, wantMode: starttls.Implicit},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			se := s.run(t, nntpDial, tt.listener, s.tlsConfig(t, tt.listener), starttls.Required, tt.mode)
+			se := s.run(t, nntpDial, tt.listener, s.TLSConfig(t, tt.listener), starttls.Required, tt.mode)
 			checkVerified(t, se)
 			res := se.res
 			assert.Equal(t, tt.wantMode, res.Mode)
@@ -84,8 +84,8 @@ func TestINNUpgrade(t *testing.T) {
 				s.golden(t, "nntp", tt.golden, s.describe(tt.describe), se)
 			}
 			// RFC 4643, Section 2.3: AUTHINFO USER/PASS inside TLS.
-			nntpCommand(t, res.Conn, "AUTHINFO USER "+s.user, "381")
-			nntpCommand(t, res.Conn, "AUTHINFO PASS "+s.password, "281")
+			nntpCommand(t, res.Conn, "AUTHINFO USER "+s.User, "381")
+			nntpCommand(t, res.Conn, "AUTHINFO PASS "+s.Password, "281")
 			nntpCommand(t, res.Conn, "QUIT", "205")
 		})
 	}
@@ -110,7 +110,7 @@ func TestINNNoTLS(t *testing.T) {
 	s := realServers(t)
 	for _, policy := range []starttls.Policy{starttls.Required, starttls.Always, starttls.Opportunistic} {
 		t.Run("119 "+policy.String(), func(t *testing.T) {
-			se := s.run(t, nntpDial, "nntp_notls", s.tlsConfig(t, "nntp_notls"), policy, starttls.Auto)
+			se := s.run(t, nntpDial, "nntp_notls", s.TLSConfig(t, "nntp_notls"), policy, starttls.Auto)
 			require.ErrorIs(t, se.err, starttls.ErrRefused)
 			var reply *starttls.ReplyError
 			require.ErrorAs(t, se.err, &reply)
@@ -126,7 +126,7 @@ func TestINNNoTLS(t *testing.T) {
 		})
 	}
 	t.Run("563 plaintext", func(t *testing.T) {
-		se := s.run(t, nntpDial, "nntps_notls", s.tlsConfig(t, "nntps_notls"), starttls.Required, starttls.Auto)
+		se := s.run(t, nntpDial, "nntps_notls", s.TLSConfig(t, "nntps_notls"), starttls.Required, starttls.Auto)
 		require.ErrorIs(t, se.err, starttls.ErrHandshake)
 		assert.Equal(t, starttls.Implicit, se.res.Mode)
 		assert.False(t, se.res.TLS)
@@ -140,13 +140,13 @@ func TestINNProbe(t *testing.T) {
 	s := realServers(t)
 	for _, l := range []string{"nntp", "nntps"} {
 		t.Run(l, func(t *testing.T) {
-			se := s.run(t, nntpDial, l, s.tlsConfig(t, l), starttls.Required, starttls.Auto)
+			se := s.run(t, nntpDial, l, s.TLSConfig(t, l), starttls.Required, starttls.Auto)
 			checkVerified(t, se)
-			code, out := s.probe(t, l)
+			code, out := s.Probe(t, l)
 			checkProbe(t, code, out, "nntp", se)
 		})
 	}
-	code, out := s.probe(t, "nntp_notls", "-protocol", "nntp")
+	code, out := s.Probe(t, "nntp_notls", "-protocol", "nntp")
 	assert.Equal(t, 1, code)
 	if assert.NotNil(t, out.Error) {
 		assert.Equal(t, "refused", out.Error.Kind)

@@ -71,7 +71,7 @@ func TestDovecotSieveUpgrade(t *testing.T) {
 		{name: "auto", mode: starttls.Auto},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			se := s.run(t, sieveDial, "sieve", s.tlsConfig(t, "sieve"), starttls.Required, tt.mode)
+			se := s.run(t, sieveDial, "sieve", s.TLSConfig(t, "sieve"), starttls.Required, tt.mode)
 			checkVerified(t, se)
 			res := se.res
 			assert.Equal(t, starttls.StartTLS, res.Mode)
@@ -89,7 +89,7 @@ func TestDovecotSieveUpgrade(t *testing.T) {
 			}
 			// RFC 5804, Section 2.1: AUTHENTICATE "PLAIN" with an
 			// initial response.
-			plain := base64.StdEncoding.EncodeToString([]byte("\x00" + s.user + "\x00" + s.password))
+			plain := base64.StdEncoding.EncodeToString([]byte("\x00" + s.User + "\x00" + s.Password))
 			sieveCommand(t, res.Conn, `AUTHENTICATE "PLAIN" "`+plain+`"`, "OK")
 			sieveCommand(t, res.Conn, "LOGOUT", "OK")
 		})
@@ -108,7 +108,7 @@ func TestDovecotSieveWrongCA(t *testing.T) {
 func TestDovecotSieveNoTLS(t *testing.T) {
 	s := realServers(t)
 	t.Run("required", func(t *testing.T) {
-		se := s.run(t, sieveDial, "sieve_notls", s.tlsConfig(t, "sieve_notls"), starttls.Required, starttls.Auto)
+		se := s.run(t, sieveDial, "sieve_notls", s.TLSConfig(t, "sieve_notls"), starttls.Required, starttls.Auto)
 		require.ErrorIs(t, se.err, starttls.ErrNotOffered)
 		assert.NotContains(t, se.transcript, "C: STARTTLS", "STARTTLS must not be sent")
 		assert.Equal(t, sieveCapabilities(se.before), se.res.Before.List())
@@ -117,7 +117,7 @@ func TestDovecotSieveNoTLS(t *testing.T) {
 				"ErrNotOffered, STARTTLS never sent."), se)
 	})
 	t.Run("always", func(t *testing.T) {
-		se := s.run(t, sieveDial, "sieve_notls", s.tlsConfig(t, "sieve_notls"), starttls.Always, starttls.Auto)
+		se := s.run(t, sieveDial, "sieve_notls", s.TLSConfig(t, "sieve_notls"), starttls.Always, starttls.Auto)
 		require.ErrorIs(t, se.err, starttls.ErrRefused)
 		var reply *starttls.ReplyError
 		require.ErrorAs(t, se.err, &reply)
@@ -128,7 +128,7 @@ func TestDovecotSieveNoTLS(t *testing.T) {
 				"STARTTLS sent anyway, answered NO."), se)
 	})
 	t.Run("opportunistic", func(t *testing.T) {
-		se := s.run(t, sieveDial, "sieve_notls", s.tlsConfig(t, "sieve_notls"), starttls.Opportunistic, starttls.Auto)
+		se := s.run(t, sieveDial, "sieve_notls", s.TLSConfig(t, "sieve_notls"), starttls.Opportunistic, starttls.Auto)
 		require.NoError(t, se.err)
 		assert.True(t, se.res.Plaintext)
 		sieveCommand(t, se.res.Conn, "LOGOUT", "OK")
@@ -139,11 +139,11 @@ func TestDovecotSieveNoTLS(t *testing.T) {
 // reports what the library saw.
 func TestDovecotSieveProbe(t *testing.T) {
 	s := realServers(t)
-	se := s.run(t, sieveDial, "sieve", s.tlsConfig(t, "sieve"), starttls.Required, starttls.Auto)
+	se := s.run(t, sieveDial, "sieve", s.TLSConfig(t, "sieve"), starttls.Required, starttls.Auto)
 	checkVerified(t, se)
-	code, out := s.probe(t, "sieve")
+	code, out := s.Probe(t, "sieve")
 	checkProbe(t, code, out, "sieve", se)
-	code, out = s.probe(t, "sieve_notls", "-protocol", "sieve")
+	code, out = s.Probe(t, "sieve_notls", "-protocol", "sieve")
 	assert.Equal(t, 1, code)
 	if assert.NotNil(t, out.Error) {
 		assert.Equal(t, "not-offered", out.Error.Kind)
