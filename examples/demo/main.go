@@ -234,7 +234,10 @@ type session struct {
 }
 
 func (s *servers) session(proto string) session {
-	opts := starttls.ServerOptions{TLSConfig: s.pki.server, Hostname: hostname}
+	// The contract answers every refused plaintext command (530, NO, -ERR):
+	// the fronts allow as many refusals as the post-TLS loops do before
+	// closing, not the core's default 10.
+	opts := starttls.ServerOptions{TLSConfig: s.pki.server, Hostname: hostname, MaxErrors: maxBadCommands}
 	switch proto {
 	case "smtp":
 		return session{&smtp.Server{Options: opts}, smtpSession}
