@@ -218,14 +218,22 @@ func (s *serverLoop) readFailed(err error) error {
 	case errors.Is(err, ErrTooLarge):
 		return s.leave(CloseTooLong, ErrTooLarge, err)
 	case errors.Is(err, os.ErrDeadlineExceeded) && contextErr(s.ctx, time.Time{}, nil) == nil:
-		if !time.Now().Before(s.preTLSEnd) {
-			err = fmt.Errorf("pre-tls phase over %v: %w", duration(s.opts.PreTLSTimeout, DefaultPreTLSTimeout), err)
-		}
+		err = s.preTLSOver(err)
 		// The command deadline has passed: the farewell gets a second.
 		s.w.setDeadline(time.Now().Add(time.Second))
 		return s.leave(CloseIdle, nil, err)
 	}
 	return s.fail(nil, err)
+}
+
+// preTLSOver says, in err, when a conn deadline that passed was the end
+// of the pre-TLS phase rather than the idle bound: the bound can pass while
+// a command is read or while its reply is written.
+func (s *serverLoop) preTLSOver(err error) error {
+	if !time.Now().Before(s.preTLSEnd) {
+		return fmt.Errorf("pre-tls phase over %v: %w", duration(s.opts.PreTLSTimeout, DefaultPreTLSTimeout), err)
+	}
+	return err
 }
 
 // leave writes the farewell for reason, best effort, and returns the
@@ -251,6 +259,9 @@ func (s *serverLoop) write(lines []string) error {
 	}
 	for _, l := range lines {
 		if err := s.c.WriteLine(l); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && contextErr(s.ctx, time.Time{}, nil) == nil {
+				err = s.preTLSOver(err)
+			}
 			return s.fail(nil, err)
 		}
 	}

@@ -454,3 +454,36 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// slowDialogue answers SLOW only after the pre-TLS bound has passed, so
+// that the bound ends the session while the reply is written, not read.
+type slowDialogue struct {
+	toyDialogue
+	wait time.Duration
+}
+
+func (d slowDialogue) Command(ctx context.Context, c *starttls.Conn, line []byte) (starttls.Reply, error) {
+	if string(line) == "SLOW" {
+		time.Sleep(d.wait)
+		return starttls.Reply{Lines: []string{"OK at last"}}, nil
+	}
+	return d.toyDialogue.Command(ctx, c, line)
+}
+
+// TestServePreTLSBoundDuringReply: the pre-TLS bound passing while a reply
+// is written says so, as it does while a command is read.
+func TestServePreTLSBoundDuringReply(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	raw, peer := toyClient(t, pki, "S: OK toy ready\nC: SLOW\n!eof\n")
+	opts := &starttls.ServerOptions{TLSConfig: pki.Server(), IdleTimeout: time.Minute, PreTLSTimeout: 100 * time.Millisecond}
+	tc, err := starttls.Serve(background(t, 5*time.Second), raw, slowDialogue{wait: 300 * time.Millisecond}, opts)
+	require.Error(t, err)
+	assert.Nil(t, tc)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	var e *starttls.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, os.ErrDeadlineExceeded, e.Kind)
+	assert.Contains(t, err.Error(), "pre-tls phase over")
+	assertClosed(t, raw)
+	require.NoError(t, peer.Wait())
+}
