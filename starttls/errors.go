@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -74,6 +75,9 @@ var kinds = []error{
 func kindOf(kind, err error) error {
 	if kind != nil || err == nil {
 		return kind
+	}
+	if peerAlert(err) {
+		return ErrHandshake
 	}
 	for _, k := range kinds {
 		if errors.Is(err, k) {
@@ -400,4 +404,14 @@ func isReply(err error) bool {
 	var r *ReplyError
 	var p ProtocolError
 	return errors.As(err, &r) || errors.As(err, &p) || errors.Is(err, ErrTooLarge)
+}
+
+// peerAlert reports whether err is a TLS alert sent by the peer. Under TLS
+// 1.3 a client's handshake is done before the server has checked the
+// client's flight, so the server's rejection (a client certificate it
+// wanted, a resumption it refused) arrives as an alert on the client's
+// first read inside TLS: a failed handshake, whatever step read it.
+func peerAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }

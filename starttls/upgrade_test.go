@@ -526,6 +526,37 @@ func TestUpgradeCertificates(t *testing.T) {
 	}
 }
 
+// TestUpgradeServerRejectsAfterClientHandshake: under TLS 1.3 the client's
+// handshake is done before the server has checked the client's flight; a
+// server that wanted a client certificate says so with an alert that
+// arrives on the client's first read inside TLS. That is a failed
+// handshake (ErrHandshake, still at the step where it showed), not a
+// hang-up or a protocol error, in STARTTLS and implicit mode alike.
+func TestUpgradeServerRejectsAfterClientHandshake(t *testing.T) {
+	pki := scripttest.NewPKI(t)
+	serverTLS := pki.Server()
+	serverTLS.MinVersion = tls.VersionTLS13
+	serverTLS.ClientAuth = tls.RequireAnyClientCert
+	for _, tt := range []upgradeCase{
+		{name: "starttls", script: toyGreet + toyCapsTLS + toyGo + "!tls\n", wantStep: starttls.StepRediscover},
+		{name: "implicit", mode: starttls.Implicit, script: "!tls\n", wantStep: starttls.StepGreeting},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.serverTLS = serverTLS
+			tt.tcp = true
+			tt.peerFails = true
+			tt.wantTLS = true // the client's half completed
+			tt.wantErr = []error{starttls.ErrHandshake}
+			tt.wantKind = "handshake"
+			tc, res, err, _ := runUpgrade(t, pki, tt)
+			checkUpgrade(t, tt, tc, res, err)
+			var e *starttls.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, starttls.ErrHandshake, e.Kind)
+		})
+	}
+}
+
 func TestUpgradeImplicit(t *testing.T) {
 	pki := scripttest.NewPKI(t)
 	tt := upgradeCase{mode: starttls.Implicit, script: "!tls\n" + toyGreet + toyCapsTLS, wantTLS: true}
