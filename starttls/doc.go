@@ -6,10 +6,15 @@
 // [ServerUpgrade]) for callers with their own loop, the policy ([Policy],
 // [Mode]) and the typed errors.
 //
-// It knows no protocol. Packages smtp, imap and pop3 implement [Upgrader]
-// for SMTP/LMTP (RFC 3207), IMAP (RFC 9051, RFC 3501, RFC 2595) and POP3
-// (RFC 2595, RFC 2449), and RFC 8314 implicit TLS goes through the same
-// path with the same verification.
+// It knows no protocol: a protocol plugs in from outside by implementing
+// [Upgrader] (and, when it has them, the optional [ImplicitPorter],
+// [Redactor] and [OfferChecker]), or [ServerDialogue] for a server front;
+// see ExampleUpgrader and ExampleServe. The module's packages smtp, imap
+// and pop3 do so for SMTP/LMTP (RFC 3207), IMAP (RFC 9051, RFC 3501,
+// RFC 2595) and POP3 (RFC 2595, RFC 2449), and the example packages under
+// examples/ for ManageSieve, NNTP, FTP, PostgreSQL, LDAP and XMPP, line
+// based or not. RFC 8314 implicit TLS goes through the same path with the
+// same verification.
 //
 // # Security
 //
