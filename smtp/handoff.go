@@ -36,9 +36,9 @@ import (
 // HandOff returns nil when res carries no session (res nil, res.Conn nil:
 // the upgrade failed). With res.Plaintext (Opportunistic only) the conn is
 // the plaintext session: its EHLO reply comes from res.Before with AUTH
-// left out, so that a library asked to authenticate finds no mechanism
-// rather than sending a password in the clear, and TLSAuth tells net/smtp
-// the session is not TLS. Check res.TLS before anything secret.
+// (and its old "AUTH=" form) left out, so that a library asked to
+// authenticate finds no mechanism rather than sending a password in the
+// clear, and TLSAuth tells net/smtp the session is not TLS. Check res.TLS before anything secret.
 func HandOff(res *starttls.Result) net.Conn {
 	if res == nil || res.Conn == nil {
 		return nil
@@ -51,7 +51,7 @@ func HandOff(res *starttls.Result) net.Conn {
 	if res.Plaintext {
 		h.caps = &starttls.Capabilities{}
 		for _, e := range res.Before.List() {
-			if keyword, _, _ := strings.Cut(e, " "); !starttls.EqualFold(keyword, "AUTH") {
+			if !offersAuth(e) {
 				h.caps.Add(e)
 			}
 		}
@@ -62,6 +62,15 @@ func HandOff(res *starttls.Result) net.Conn {
 	}
 	h.pending = []byte("220 " + name + " ESMTP session continued " + how + "\r\n")
 	return h
+}
+
+// offersAuth reports whether a capability entry offers authentication
+// in a form some client reads: "AUTH mechanisms" (RFC 4954) or the
+// pre-standard "AUTH=mechanisms" that servers still send for old clients
+// (Python's smtplib, for one, takes mechanisms from it).
+func offersAuth(entry string) bool {
+	keyword, _, _ := strings.Cut(entry, " ")
+	return starttls.EqualFold(keyword, "AUTH") || len(keyword) >= 5 && starttls.EqualFold(keyword[:5], "AUTH=")
 }
 
 // handOff is HandOff's conn: a synthetic greeting to read, the first hello

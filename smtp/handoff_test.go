@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	netsmtp "net/smtp"
 	"testing"
 	"time"
@@ -169,4 +170,18 @@ func TestHandOffPlaintextHidesAUTH(t *testing.T) {
 	// PlainAuth refuses (net/smtp then says QUIT itself): no password sent.
 	require.ErrorContains(t, c.Auth(smtp.TLSAuth(netsmtp.PlainAuth("", "user", "secret", scripttest.TestName), res)), "unencrypted")
 	require.NoError(t, peer.Wait())
+}
+
+// TestHandOffPlaintextHidesOldStyleAUTH: the pre-standard "AUTH=LOGIN"
+// line (which Python's smtplib reads as mechanisms) is left out of a
+// plaintext session's EHLO reply too; found by FuzzHandOff.
+func TestHandOffPlaintextHidesOldStyleAUTH(t *testing.T) {
+	fake := &starttls.Result{Conn: starttls.NewConn(scripttest.NewFakeConn(nil), nil), Plaintext: true,
+		Before: starttls.NewCapabilities("SIZE 1000", "AUTH=LOGIN PLAIN", "auth=login", "AUTH", "AUTHX")}
+	h := smtp.HandOff(fake)
+	_, err := h.Write([]byte("EHLO client.example.test\r\n"))
+	require.NoError(t, err)
+	got, err := io.ReadAll(h)
+	require.NoError(t, err)
+	assert.Equal(t, "220 localhost ESMTP session continued without TLS\r\n250-localhost\r\n250-SIZE 1000\r\n250 AUTHX\r\n", string(got))
 }
