@@ -55,7 +55,15 @@ func New(name string, opts *Options) (starttls.Upgrader, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	switch strings.ToLower(name) {
+	// ASCII case only: strings.ToLower would map "\u0130MAP" (a capital
+	// I with a dot) onto "imap".
+	canonical := ""
+	for _, n := range names {
+		if starttls.EqualFold(n, name) {
+			canonical = n
+		}
+	}
+	switch canonical {
 	case "smtp":
 		return &smtp.Upgrader{LocalName: opts.LocalName}, nil
 	case "lmtp":

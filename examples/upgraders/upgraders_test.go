@@ -52,3 +52,16 @@ func TestNew(t *testing.T) {
 	_, err = upgraders.New("gopher\x1b", nil)
 	require.ErrorContains(t, err, `unknown protocol "gopher\\x1b"`)
 }
+
+// TestNewASCIICaseOnly: a name matches in ASCII case only; Unicode case
+// mapping (U+0130, a capital I with a dot, lowers to "i") makes no
+// protocol name of another string.
+func TestNewASCIICaseOnly(t *testing.T) {
+	for _, name := range []string{"\u0130MAP", "S\u0130EVE", "smtp\u0130"} {
+		_, err := upgraders.New(name, nil)
+		require.Error(t, err, "New(%q)", name)
+	}
+	u, err := upgraders.New("iMaP", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "imap", u.Protocol())
+}
