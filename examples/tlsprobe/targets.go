@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/tlsup/tlsup/starttls"
 )
@@ -283,12 +284,15 @@ func readTargets(r io.Reader, common []string, stderr io.Writer) ([]target, erro
 		args := append([]string(nil), common...)
 		host := line
 		if scheme, rest, ok := strings.Cut(line, "://"); ok {
-			s, known := schemes[strings.ToLower(scheme)]
+			// ASCII case only: strings.ToLower would take "\u0130MAPS"
+			// (a capital I with a dot) for imaps.
+			scheme = lowerASCII(scheme)
+			s, known := schemes[scheme]
 			if !known {
-				if _, isProtocol := protocols()[strings.ToLower(scheme)]; !isProtocol {
+				if _, isProtocol := protocols()[scheme]; !isProtocol {
 					return nil, usagef("line %d: unknown scheme %q", n, starttls.Escape(scheme))
 				}
-				s.protocol = strings.ToLower(scheme)
+				s.protocol = scheme
 			}
 			args = append(args, "-protocol", s.protocol)
 			if s.implicit {
@@ -298,7 +302,12 @@ func readTargets(r io.Reader, common []string, stderr io.Writer) ([]target, erro
 		}
 		p, err := parse(append(args, host), io.Discard)
 		if err != nil {
-			return nil, usagef("line %d (%s): %v", n, starttls.Escape(line), err)
+			// The flag package and net.SplitHostPort quote the line raw.
+			msg := err.Error()
+			if strings.IndexFunc(msg, unicode.IsControl) >= 0 {
+				msg = starttls.Escape(msg)
+			}
+			return nil, usagef("line %d (%s): %s", n, starttls.Escape(line), msg)
 		}
 		targets = append(targets, target{line: line, probe: p})
 	}
@@ -309,6 +318,18 @@ func readTargets(r io.Reader, common []string, stderr io.Writer) ([]target, erro
 		return nil, usagef("targets: no target in the file")
 	}
 	return targets, nil
+}
+
+// lowerASCII returns s with its ASCII letters lower-cased and every other
+// byte unchanged.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 // runTargets is the whole program with -targets: it probes every target,

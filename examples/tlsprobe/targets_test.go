@@ -251,3 +251,21 @@ func BenchmarkTargets(b *testing.B) {
 	<-sampled
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 }
+
+// TestTargetsCaseAndControls: a scheme matches in ASCII case only, and a
+// refused line's error carries no raw control character, whatever part
+// of the probe quoted it (the flag package, net.SplitHostPort); both
+// found by FuzzReadTargets.
+func TestTargetsCaseAndControls(t *testing.T) {
+	_, err := readTargets(strings.NewReader("\u0130MAPS://mail.example.test\n"), nil, nil)
+	require.ErrorContains(t, err, "unknown scheme")
+	targets, err := readTargets(strings.NewReader("ImApS://mail.example.test\n"), nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "imap", targets[0].probe.protocol)
+	for _, line := range []string{"-\x1b[2J", "smtp://\x1b[2J", "smtp://a\u009bb"} {
+		_, err := readTargets(strings.NewReader(line+"\n"), nil, nil)
+		require.Error(t, err, "line %q", line)
+		assert.NotContains(t, err.Error(), "\x1b", "line %q", line)
+		assert.NotContains(t, err.Error(), "\u009b", "line %q", line)
+	}
+}
