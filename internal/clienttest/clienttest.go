@@ -55,15 +55,25 @@ type Protocol struct {
 	// raw, for the partial, trickled and oversized greetings.
 	Greeting string
 	// Ask is the client's capability request, one "C:" line, before TLS
-	// and inside it.
+	// and inside it (with Unasked, in Mode Implicit only).
 	Ask string
-	// Offer answers Ask before TLS, advertising the upgrade.
+	// Unasked: the client asks nothing around STARTTLS. The greeting
+	// carries the capabilities (advertising the upgrade) and the server
+	// sends them again unasked once TLS is on, as ManageSieve does (RFC
+	// 5804, Sections 1.7 and 2.2); only in Mode Implicit, where nothing
+	// comes unasked, does the client send Ask after the greeting. There
+	// is then no discovery wait before TLS, and the rediscovery wait
+	// follows the handshake with no client line.
+	Unasked bool
+	// Offer answers Ask before TLS, advertising the upgrade; empty with
+	// Unasked.
 	Offer string
 	// StartTLS is the client's upgrade command, one "C:" line.
 	StartTLS string
 	// GoAhead is the server's go-ahead, without the "!tls" after it.
 	GoAhead string
-	// After answers Ask inside TLS; AfterList is what it parses to.
+	// After answers Ask inside TLS (with Unasked, follows the handshake
+	// unasked); AfterList is what it parses to.
 	After     string
 	AfterList []string
 	// Forged is a line a man in the middle would inject behind the
@@ -125,23 +135,44 @@ type step struct {
 	// clientLines is how many lines the client has written by then.
 	clientLines int
 	tls         bool // inside TLS
+	// afterHandshake: the client has written nothing since the
+	// handshake, which began the wait (rediscovery, Unasked).
+	afterHandshake bool
 }
 
 // steps returns the waits of a STARTTLS upgrade, in order. The handshake
 // wait comes after the go-ahead; the peer's "!tls" is the caller's to add.
 func (p Protocol) steps() []step {
-	return []step{
-		{"greeting", starttls.StepGreeting, "", 0, false},
-		{"discover", starttls.StepDiscover, join(p.Greeting, p.Ask), 1, false},
-		{"starttls", starttls.StepStartTLS, p.toStartTLS(), 2, false},
-		{"handshake", starttls.StepHandshake, p.toGoAhead(), 2, false},
-		{"rediscover", starttls.StepRediscover, join(p.toGoAhead(), "!tls", p.Ask), 3, true},
+	if p.Unasked {
+		// No discovery wait: the greeting was it.
+		return []step{
+			{"greeting", starttls.StepGreeting, "", 0, false, false},
+			{"starttls", starttls.StepStartTLS, p.toStartTLS(), 1, false, false},
+			{"handshake", starttls.StepHandshake, p.toGoAhead(), 1, false, false},
+			{"rediscover", starttls.StepRediscover, join(p.toGoAhead(), "!tls"), 1, true, true},
+		}
 	}
+	return []step{
+		{"greeting", starttls.StepGreeting, "", 0, false, false},
+		{"discover", starttls.StepDiscover, join(p.Greeting, p.Ask), 1, false, false},
+		{"starttls", starttls.StepStartTLS, p.toStartTLS(), 2, false, false},
+		{"handshake", starttls.StepHandshake, p.toGoAhead(), 2, false, false},
+		{"rediscover", starttls.StepRediscover, join(p.toGoAhead(), "!tls", p.Ask), 3, true, false},
+	}
+}
+
+// ask is the client's capability request around STARTTLS, none with
+// Unasked.
+func (p Protocol) ask() string {
+	if p.Unasked {
+		return ""
+	}
+	return p.Ask
 }
 
 // toStartTLS is the dialogue up to the upgrade command.
 func (p Protocol) toStartTLS() string {
-	return join(p.Greeting, p.Ask, p.Offer, p.StartTLS)
+	return join(p.Greeting, p.ask(), p.Offer, p.StartTLS)
 }
 
 // toGoAhead is the dialogue up to the go-ahead.
@@ -151,17 +182,41 @@ func (p Protocol) toGoAhead() string {
 
 // full is a whole successful STARTTLS dialogue.
 func (p Protocol) full() string {
-	return join(p.toGoAhead(), "!tls", p.Ask, p.After)
+	return join(p.toGoAhead(), "!tls", p.ask(), p.After)
 }
 
-// greetingText is the first greeting line's text, as sent.
+// greetingText is the first greeting line's text, as sent: unquoted and
+// without its CRLF when the script line is a Go-quoted string (a line
+// that starts with a double quote, as ManageSieve's do, must be).
 func (p Protocol) greetingText() string {
 	for _, line := range strings.Split(p.Greeting, "\n") {
 		if text, ok := strings.CutPrefix(strings.TrimSpace(line), "S: "); ok {
+			if unquoted, err := strconv.Unquote(text); err == nil && strings.HasPrefix(text, `"`) {
+				return strings.TrimSuffix(unquoted, "\r\n")
+			}
 			return text
 		}
 	}
 	return ""
+}
+
+// oneWrite returns the script fragment with all its server lines sent in
+// one write, so that a client that closes at once cannot make the peer's
+// later writes of a multi-line greeting (ManageSieve's) fail.
+func oneWrite(fragment string) string {
+	var b strings.Builder
+	first := true
+	for _, line := range strings.Split(fragment, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "S: "); ok {
+			if !first {
+				line = "S+ " + rest
+			}
+			first = false
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }
 
 // raw is a script line that sends s as it is, no line end added.

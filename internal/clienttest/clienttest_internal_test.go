@@ -43,6 +43,42 @@ func TestSteps(t *testing.T) {
 	assert.Equal(t, `S: "a\r\n"`, raw("a\r\n"))
 }
 
+// TestStepsUnasked: with Unasked the client sends no Ask around
+// STARTTLS, there is no discovery wait, and the rediscovery wait comes
+// right after the handshake.
+func TestStepsUnasked(t *testing.T) {
+	p := Protocol{
+		Greeting: "S: \"\\\"STARTTLS\\\"\\r\\n\"\nS: OK",
+		Ask:      "C: CAPS",
+		Unasked:  true,
+		StartTLS: "C: GO",
+		GoAhead:  "S: OK go",
+		After:    "S: OK",
+	}
+	want := map[starttls.Step]string{
+		starttls.StepGreeting:   "",
+		starttls.StepStartTLS:   "C: GO",
+		starttls.StepHandshake:  "S: OK go",
+		starttls.StepRediscover: "!tls",
+	}
+	steps := p.steps()
+	assert.Len(t, steps, len(want))
+	for _, st := range steps {
+		last := ""
+		if script := strings.TrimSpace(st.script); script != "" {
+			all := strings.Split(script, "\n")
+			last = strings.TrimSpace(all[len(all)-1])
+		}
+		assert.Equal(t, want[st.step], last, "%s ends with", st.name)
+		assert.Equal(t, st.clientLines, strings.Count(st.script, "\nC: "), "%s: client lines in %q", st.name, st.script)
+		assert.Equal(t, st.step == starttls.StepRediscover, st.afterHandshake, st.name)
+		assert.NotContains(t, st.script, "C: CAPS", st.name)
+	}
+	assert.NotContains(t, p.full(), "C: CAPS")
+	assert.Equal(t, `"STARTTLS"`, p.greetingText(), "a quoted script line, unquoted")
+	assert.Equal(t, "S: \"\\\"STARTTLS\\\"\\r\\n\"\nS+ OK\n", oneWrite(p.Greeting))
+}
+
 // TestCancelAfter: the transcript trigger fires once, at the n-th client
 // line or, for n 0, at the TLS mark.
 func TestCancelAfter(t *testing.T) {

@@ -181,8 +181,8 @@ func (c portConn) RemoteAddr() net.Addr {
 }
 
 // cancelAfter is a transcript that cancels a context once the client has
-// written its n-th line (n 0: at the "-- TLS --" mark), so that the
-// client's next wait is interrupted.
+// written its n-th line (n 0: at the "-- TLS --" mark; n < 0: never, only
+// fire does), so that the client's next wait is interrupted.
 type cancelAfter struct {
 	mu     sync.Mutex
 	n      int
@@ -207,6 +207,16 @@ func (w *cancelAfter) Write(p []byte) (int, error) {
 		w.cancel()
 	}
 	return len(p), nil
+}
+
+// fire cancels now, once, whatever the transcript says.
+func (w *cancelAfter) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.fired {
+		w.fired = true
+		w.cancel()
+	}
 }
 
 func (w *cancelAfter) didFire() bool {
