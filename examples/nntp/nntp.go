@@ -115,14 +115,17 @@ func (u *Upgrader) StartTLS(ctx context.Context, c *starttls.Conn) error {
 // response (Section 2.4). keep covers the command words and the SASL
 // mechanism; the rest is recorded as "<redacted>".
 func (u *Upgrader) Redact(line []byte) (keep int, ok bool) {
-	words := fields(line, 4)
-	if len(words) < 3 || !starttls.EqualFold(string(line[words[0][0]:words[0][1]]), "AUTHINFO") {
+	words := fields(line, 3)
+	if len(words) < 2 || !starttls.EqualFold(string(line[words[0][0]:words[0][1]]), "AUTHINFO") {
 		return 0, false
 	}
+	// Whatever follows the command words (and the mechanism) is the
+	// secret, even when it is only spaces: a password of spaces is still
+	// a password.
 	switch sub := string(line[words[1][0]:words[1][1]]); {
-	case starttls.EqualFold(sub, "PASS"):
+	case starttls.EqualFold(sub, "PASS") && words[1][1] < len(line):
 		return words[1][1], true
-	case starttls.EqualFold(sub, "SASL") && len(words) == 4:
+	case starttls.EqualFold(sub, "SASL") && len(words) == 3 && words[2][1] < len(line):
 		return words[2][1], true
 	}
 	return 0, false

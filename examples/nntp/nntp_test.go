@@ -217,6 +217,10 @@ func TestRedact(t *testing.T) {
 		{"AUTHINFO SASL PLAIN", 0, false},
 		{"AUTHINFO USER alice", 0, false},
 		{"AUTHINFO PASS", 0, false},
+		// A password of spaces is hidden too (found by FuzzRedact).
+		{"AUTHINFO PASS  ", len("AUTHINFO PASS"), true},
+		{"AUTHINFO SASL PLAIN  ", len("AUTHINFO SASL PLAIN"), true},
+		{"AUTHINFO PASS  hunter2", len("AUTHINFO PASS"), true},
 		{"CAPABILITIES", 0, false},
 		{"", 0, false},
 	} {
