@@ -38,7 +38,8 @@ import (
 // the plaintext session: its EHLO reply comes from res.Before with AUTH
 // (and its old "AUTH=" form) left out, so that a library asked to
 // authenticate finds no mechanism rather than sending a password in the
-// clear, and TLSAuth tells net/smtp the session is not TLS. Check res.TLS before anything secret.
+// clear, and TLSAuth tells net/smtp the session is not TLS. Check res.TLS
+// before anything secret.
 func HandOff(res *starttls.Result) net.Conn {
 	if res == nil || res.Conn == nil {
 		return nil
