@@ -94,11 +94,17 @@ type Step string
 const (
 	// StepConfig is the check of the caller's configuration, before any
 	// I/O.
-	StepConfig    Step = "config"
-	StepConnect   Step = "connect"
-	StepGreeting  Step = "greeting"
-	StepDiscover  Step = "discover"
-	StepStartTLS  Step = "starttls"
+	StepConfig Step = "config"
+	// StepConnect is Dial's connect.
+	StepConnect Step = "connect"
+	// StepGreeting is the wait for the greeting and its reading.
+	StepGreeting Step = "greeting"
+	// StepDiscover is the capability discovery before TLS.
+	StepDiscover Step = "discover"
+	// StepStartTLS is the upgrade request and its go-ahead; on a server,
+	// the check for bytes pipelined behind the command and the go-ahead.
+	StepStartTLS Step = "starttls"
+	// StepHandshake is the TLS handshake.
 	StepHandshake Step = "handshake"
 	// StepRediscover is the capability discovery inside TLS.
 	StepRediscover Step = "rediscover"

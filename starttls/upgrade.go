@@ -106,6 +106,7 @@ type Config struct {
 // ContextDialer is what [Config.Dialer] needs: net.Dialer and
 // golang.org/x/net/proxy's dialers have it.
 type ContextDialer interface {
+	// DialContext connects to addr on network ("tcp"), bounded by ctx.
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
