@@ -22,8 +22,12 @@
 //     policies, TLS-RPT result types.
 //   - examples/tlsprobe probes a real server from the command line;
 //     examples/demo runs in-process servers and upgrades a client to each.
-//   - examples/sieve, examples/nntp and examples/ftp plug ManageSieve, NNTP
-//     and FTP in from outside the core, one importable package each.
+//   - Other protocols plug in from outside the core through the same
+//     Upgrader interface, one importable package each: examples/sieve,
+//     examples/nntp, examples/ftp, examples/postgres, examples/ldap and
+//     examples/xmpp among them. examples/upgraders turns a protocol name
+//     into an Upgrader; examples/handoff (a module of its own) hands a
+//     secured session on to net/smtp, go-smtp and go-imap.
 //
 // # Threat model
 //

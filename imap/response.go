@@ -35,8 +35,10 @@ type Response struct {
 	// continuation, after the code.
 	Text string
 	// Number is the leading number of untagged data such as "* 23 EXISTS"
-	// or "* 1 FETCH (...)"; HasNumber says whether there was one.
-	Number    uint32
+	// or "* 1 FETCH (...)"; zero when there was none (see HasNumber).
+	Number uint32
+	// HasNumber says whether the untagged data had a leading number, so
+	// that "* 0 EXISTS" is told apart from data without one.
 	HasNumber bool
 	// Name is the name of untagged data, upper case: "CAPABILITY",
 	// "EXISTS", "LIST", "FETCH".
@@ -44,9 +46,9 @@ type Response struct {
 	// Args is the rest of the data's first line after Name, as sent. For a
 	// response with literals it stops at the first literal.
 	Args string
-	// Literals counts the literals read and discarded inside the response;
-	// LiteralBytes is their total size.
-	Literals     int
+	// Literals counts the literals read and discarded inside the response.
+	Literals int
+	// LiteralBytes is the total size of those literals, in octets.
 	LiteralBytes int64
 }
 

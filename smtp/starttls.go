@@ -89,7 +89,10 @@ type Options struct {
 	// Mode is StartTLS or Implicit; zero (Auto) means implicit TLS on port
 	// 465 and STARTTLS elsewhere.
 	Mode starttls.Mode
-	// LocalName is the EHLO/LHLO name; zero means "localhost".
+	// LocalName is the EHLO/LHLO name, a host name (Unicode names are
+	// sent in IDNA ASCII form) or an address literal ("[192.0.2.1]");
+	// zero means "localhost". A name that cannot be sent fails with
+	// starttls.ErrUnsafeArgument before anything is written.
 	LocalName string
 	// LMTP selects LHLO (RFC 2033).
 	LMTP bool

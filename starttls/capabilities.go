@@ -2,11 +2,13 @@ package starttls
 
 import "strings"
 
-// Capabilities is an ordered set of capability entries as the peer sent them:
-// SMTP EHLO keyword lines ("SIZE 10240000"), IMAP atoms ("AUTH=PLAIN"), POP3
-// CAPA lines ("SASL PLAIN LOGIN"). An entry's keyword is the text before its
-// first space; keywords compare by ASCII case folding only, so that no
-// Unicode look-alike ("ſTARTTLS" with a long s, a Kelvin sign) matches.
+// Capabilities is an ordered set of capability entries as the peer sent
+// them, in the form its protocol gives them (a keyword line "SIZE
+// 10240000", an atom "AUTH=PLAIN", a name with its value): the [Upgrader]
+// that discovers them decides what an entry is. An entry's keyword is the
+// text before its first space; keywords compare by ASCII case folding
+// only, so that no Unicode look-alike ("ſTARTTLS" with a long s, a Kelvin
+// sign) matches.
 //
 // The zero value and the nil pointer are empty sets.
 type Capabilities struct {

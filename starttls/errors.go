@@ -22,8 +22,9 @@ import (
 // context ended: a timeout) or io.ErrUnexpectedEOF (the peer hung up), as
 // documented on [Upgrade] and [Error.Kind].
 var (
-	// ErrNotOffered: the peer did not advertise STARTTLS (or STLS) and the
-	// policy requires it.
+	// ErrNotOffered: the peer did not advertise the upgrade and the policy
+	// requires it, or answered the upgrade request with "no TLS here" (an
+	// [Upgrader] whose protocol advertises nothing says so from StartTLS).
 	ErrNotOffered = errors.New("starttls: not offered")
 	// ErrRefused: the peer answered a command with an error reply. The
 	// [*ReplyError] in the chain carries the code and text.
@@ -94,11 +95,17 @@ type Step string
 const (
 	// StepConfig is the check of the caller's configuration, before any
 	// I/O.
-	StepConfig    Step = "config"
-	StepConnect   Step = "connect"
-	StepGreeting  Step = "greeting"
-	StepDiscover  Step = "discover"
-	StepStartTLS  Step = "starttls"
+	StepConfig Step = "config"
+	// StepConnect is Dial's connect.
+	StepConnect Step = "connect"
+	// StepGreeting is the wait for the greeting and its reading.
+	StepGreeting Step = "greeting"
+	// StepDiscover is the capability discovery before TLS.
+	StepDiscover Step = "discover"
+	// StepStartTLS is the upgrade request and its go-ahead; on a server,
+	// the check for bytes pipelined behind the command and the go-ahead.
+	StepStartTLS Step = "starttls"
+	// StepHandshake is the TLS handshake.
 	StepHandshake Step = "handshake"
 	// StepRediscover is the capability discovery inside TLS.
 	StepRediscover Step = "rediscover"
@@ -190,10 +197,12 @@ type ReplyError struct {
 	Protocol string
 	// Command is the command that was answered, "" for a greeting.
 	Command string
-	// Code is the SMTP reply code; 0 for IMAP and POP3.
+	// Code is the reply's numeric code (454), for protocols whose replies
+	// carry one; 0 otherwise.
 	Code int
-	// Status is the IMAP status (NO, BAD, BYE) or POP3 indicator (-ERR); ""
-	// for SMTP.
+	// Status is the reply's status word or indicator (NO, BAD, BYE, -ERR),
+	// for protocols whose replies carry one; "" otherwise. A reply may
+	// carry both a Code and a Status.
 	Status string
 	// Text is the reply text with control characters escaped (see [Escape]).
 	Text string

@@ -106,6 +106,7 @@ type Config struct {
 // ContextDialer is what [Config.Dialer] needs: net.Dialer and
 // golang.org/x/net/proxy's dialers have it.
 type ContextDialer interface {
+	// DialContext connects to addr on network ("tcp"), bounded by ctx.
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -182,9 +183,11 @@ type Result struct {
 // a [*ReplyError] for errors.As), ErrInjectedData, ErrPreauth,
 // ErrGreetingRejected, ErrProtocol, ErrTooLarge, ErrHandshake (with the
 // crypto/tls or crypto/x509 error, such as *tls.CertificateVerificationError,
-// in the chain), context.DeadlineExceeded or context.Canceled (with
-// os.ErrDeadlineExceeded) when ctx ended, or io.ErrUnexpectedEOF when the
-// peer hung up (by closing or by a reset). On success the caller owns the
+// in the chain), ErrUnsafeArgument (text from the Upgrader's own
+// settings, such as a name to send, that cannot go on the wire),
+// context.DeadlineExceeded or context.Canceled (with os.ErrDeadlineExceeded)
+// when ctx ended, or io.ErrUnexpectedEOF when the peer hung up (by closing
+// or by a reset). On success the caller owns the
 // returned *tls.Conn and the session continues on Result.Conn; closing
 // either closes the connection. With Result.Plaintext (Opportunistic only)
 // the *tls.Conn is not nil but a placeholder: its handshake never ran

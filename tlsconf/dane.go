@@ -33,17 +33,17 @@ type TLSA struct {
 
 // TLSA field values (RFC 6698, Section 7; RFC 7218 acronyms).
 const (
-	UsagePKIXTA uint8 = 0
-	UsagePKIXEE uint8 = 1
-	UsageDANETA uint8 = 2
-	UsageDANEEE uint8 = 3
+	UsagePKIXTA uint8 = 0 // PKIX-TA: not usable for SMTP (RFC 7672, Section 3.1.3)
+	UsagePKIXEE uint8 = 1 // PKIX-EE: not usable for SMTP (RFC 7672, Section 3.1.3)
+	UsageDANETA uint8 = 2 // DANE-TA: an issuer in the chain matches
+	UsageDANEEE uint8 = 3 // DANE-EE: the server's own certificate or key matches
 
-	SelectorCert uint8 = 0
-	SelectorSPKI uint8 = 1
+	SelectorCert uint8 = 0 // the whole certificate, DER
+	SelectorSPKI uint8 = 1 // the SubjectPublicKeyInfo, DER
 
-	MatchFull   uint8 = 0
-	MatchSHA256 uint8 = 1
-	MatchSHA512 uint8 = 2
+	MatchFull   uint8 = 0 // the selected data itself
+	MatchSHA256 uint8 = 1 // its SHA2-256 digest
+	MatchSHA512 uint8 = 2 // its SHA2-512 digest
 )
 
 // String returns the record in zone-file presentation form, "3 1 1 ab12...".
@@ -146,6 +146,7 @@ type DANEOptions struct {
 
 // RecordFailure says why one TLSA record did not match.
 type RecordFailure struct {
+	// Record is the TLSA record that did not match, as given.
 	Record TLSA
 	// Err is ErrUnusableRecord, "certificate does not match", or the
 	// crypto/x509 error of the DANE-TA chain (an expired certificate, a
@@ -157,6 +158,8 @@ type RecordFailure struct {
 // matched. It lists every record with its reason and matches
 // ErrDANEMismatch.
 type DANEError struct {
+	// Failures has one entry per record given, with its reason: the
+	// unusable records first, then the usable ones in the order tried.
 	Failures []RecordFailure
 }
 
@@ -302,8 +305,6 @@ func DANE(baseDomain string, records []TLSA, opts *DANEOptions) (*tls.Config, *D
 	return cfg, result, nil
 }
 
-// verifyDANE tries the usable records in order; unusable ones head the
-// list of failures, so that the result accounts for every record.
 // hasSHA512 reports whether records hold a usable SHA2-512 record of the
 // given usage and selector.
 func hasSHA512(records []TLSA, usage, selector uint8) bool {
@@ -315,6 +316,8 @@ func hasSHA512(records []TLSA, usage, selector uint8) bool {
 	return false
 }
 
+// verifyDANE tries the usable records in order; unusable ones head the
+// list of failures, so that the result accounts for every record.
 func verifyDANE(chain []*x509.Certificate, records []TLSA, unusable []RecordFailure, names []string, now time.Time, result *DANEResult) error {
 	failures := slices.Clone(unusable)
 	if len(chain) == 0 {

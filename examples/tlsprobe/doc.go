@@ -43,7 +43,8 @@
 //	                   # comments skipped); the scheme sets -protocol for
 //	                   its line (every protocol name is a scheme), and
 //	                   imaps://, smtps://, pop3s:// (and nntps://,
-//	                   ftps://, ldaps://) also -mode implicit
+//	                   ftps://, ldaps://) also -mode implicit;
+//	                   postgresql:// is postgres
 //	-j N               targets probed at once with -targets (default 8)
 //
 // A host without a port gets the protocol's STARTTLS port (25, 24, 143,
@@ -125,10 +126,18 @@
 // policy_mode (enforce, testing, none, dane), tlsrpt_result (null on
 // success, else an RFC 8460 result type) and tlsrpt_reason. A policy that
 // cannot be fetched or is invalid means delivery as if there were no
-// MTA-STS, the failure reported. Exit status: 0 every MX passed its
-// policy; 1 any failed; 2 usage; 4 a lookup could not be completed
-// (defer, never downgrade: one line per MX with error kind and step
-// lookup, mx null when the MX lookup itself failed); 4 wins over 1.
-// -timeout bounds each MX's evaluation and upgrade. -mx and -targets are
-// separate modes: both at once is a usage error.
+// MTA-STS, the failure reported; so does a policy in testing mode. A
+// TLSA set with only unusable records is no DANE policy, but TLS stays
+// required (RFC 7672, Section 2.2). tls is true whenever a handshake
+// completed; verified means authenticated under the policy applied (a
+// DANE match, or PKIX for the MX name under MTA-STS or with no policy).
+// -cafile is the root set both for the MX certificate and for the policy
+// fetch, whose URL, Host, SNI and name checked stay mta-sts.DOMAIN
+// whatever -sts-port says. Exit status: 0 every MX passed its policy; 1
+// any failed; 2 usage; 4 a lookup could not be completed (defer, never
+// downgrade: one line per MX with error kind and step lookup, mx null
+// when the MX lookup itself failed); 4 wins over 1. -timeout bounds the
+// MX lookup and then each MX's evaluation and upgrade, so a run takes at
+// most (number of MX + 1) times it. -mx and -targets are separate modes:
+// both at once is a usage error.
 package main

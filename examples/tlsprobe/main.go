@@ -126,10 +126,12 @@ func parse(args []string, stderr io.Writer) (*probe, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsprobe [flags] host[:port]")
+		fmt.Fprintln(stderr, "       tlsprobe -targets FILE [-j N] [flags]")
+		fmt.Fprintln(stderr, "       tlsprobe -mx DOMAIN [-resolver HOST:PORT] [-port N] [-sts-port N] [-cafile FILE] [-timeout DUR] [-json]")
 		fs.PrintDefaults()
 	}
 	protocol := fs.String("protocol", "", "one of "+supported()+" (default: from the port)")
-	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995)")
+	modeName := fs.String("mode", "auto", "auto|starttls|implicit: how TLS starts (auto: implicit on 465, 993, 995, 563, 990, 636, 5223)")
 	policyName := fs.String("policy", "required", "required|always|opportunistic: what to do when STARTTLS is missing")
 	caFile := fs.String("cafile", "", "trust only the PEM roots in `FILE` (default: system roots)")
 	serverName := fs.String("servername", "", "`NAME` verified and sent as SNI (default: host)")

@@ -304,7 +304,9 @@ func (p *mxProbe) evaluate(ctx context.Context, host string, mxSecure bool, sts 
 		r.PolicyType, r.PolicyMode = string(tlsrpt.PolicyTLSA), "dane"
 		opts.TLSConfig, daneResult, err = pol.TLSConfig(nil)
 		if err != nil {
-			r.fail("config", "protocol", err)
+			// Before any connection; the contract's steps start at
+			// connect.
+			r.fail("connect", "protocol", err)
 			return r, exitFailed
 		}
 	case sts.policy != nil && sts.policy.Mode != mtasts.None:

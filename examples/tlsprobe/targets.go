@@ -74,6 +74,11 @@ func (p *probe) facts(rep *report, res *starttls.Result, err error) *facts {
 	var e *starttls.Error
 	if errors.As(err, &e) && e.Step != "" {
 		step := string(e.Step)
+		if e.Step == starttls.StepConfig {
+			// The contract's steps start at connect; a configuration
+			// refused before any I/O failed before the connect.
+			step = string(starttls.StepConnect)
+		}
 		f.Step = &step
 	}
 	if res == nil {

@@ -42,14 +42,18 @@ type Protocol struct {
 	// Name is the protocol name in errors and results ("smtp").
 	Name string
 	// ImplicitPort is the port Mode Auto takes for implicit TLS; 0 for
-	// none. ImplicitService is its service name ("submissions"), and
-	// Service the name of the protocol's STARTTLS port ("smtp"), both in
-	// Go's own service table so that they resolve on any machine.
-	ImplicitPort             int
-	ImplicitService, Service string
-	// Upgrade and Dial are the package's entry points.
+	// none.
+	ImplicitPort int
+	// ImplicitService is ImplicitPort's service name ("submissions"), in
+	// Go's own service table so that it resolves on any machine.
+	ImplicitService string
+	// Service is the name of the protocol's STARTTLS port ("smtp"), also
+	// in Go's own service table.
+	Service string
+	// Upgrade is the package's Upgrade.
 	Upgrade UpgradeFunc
-	Dial    DialFunc
+	// Dial is the package's Dial.
+	Dial DialFunc
 
 	// Greeting is the server's greeting; its first line is also used,
 	// raw, for the partial, trickled and oversized greetings.
@@ -73,8 +77,9 @@ type Protocol struct {
 	// GoAhead is the server's go-ahead, without the "!tls" after it.
 	GoAhead string
 	// After answers Ask inside TLS (with Unasked, follows the handshake
-	// unasked); AfterList is what it parses to.
-	After     string
+	// unasked).
+	After string
+	// AfterList is what After parses to: the Result.After list wanted.
 	AfterList []string
 	// Forged is a line a man in the middle would inject behind the
 	// go-ahead (a forged capability line), as sent, without "S: ".

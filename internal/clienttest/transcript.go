@@ -34,23 +34,30 @@ type Client struct {
 
 // Case is one transcript run against a Client.
 type Case struct {
-	Name   string
+	// Name is the subtest's name.
+	Name string
+	// Script is the server's side, in internal/scripttest syntax.
 	Script string
+	// Policy is the client's policy; zero is Required.
 	Policy starttls.Policy
 	// Mode zero is Auto, which over net.Pipe is StartTLS.
 	Mode starttls.Mode
-	// Err, when set, is what the upgrade must fail with (errors.Is), at
-	// Step, after a handshake when TLS.
-	Err  error
+	// Err, when set, is what the upgrade must fail with (errors.Is).
+	Err error
+	// Step is the step at which the upgrade must fail, when Err is set.
 	Step starttls.Step
-	TLS  bool
+	// TLS says whether Result.TLS must be true, that is whether the
+	// failure came after a completed handshake.
+	TLS bool
 	// AnyStep: the step and Result.TLS are not checked (a deadline that a
 	// loaded machine may reach before or after the handshake).
 	AnyStep bool
 	// Before and After, on success, are the capability lists wanted
-	// (nil: not checked). Plaintext: Opportunistic continued without TLS.
+	// (nil: not checked).
 	Before, After []string
-	Plaintext     bool
+	// Plaintext says that Opportunistic must continue without TLS
+	// (Result.Plaintext).
+	Plaintext bool
 	// Reply, when set, checks the *starttls.ReplyError in the chain.
 	Reply *starttls.ReplyError
 	// Timeout bounds the upgrade; zero means 5 s.

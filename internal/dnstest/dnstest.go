@@ -63,8 +63,11 @@ type Server struct {
 
 // Query is a question the server received.
 type Query struct {
-	Name    string
-	Type    dnsmessage.Type
+	// Name is the name asked, as sent (fully qualified, with the dot).
+	Name string
+	// Type is the record type asked.
+	Type dnsmessage.Type
+	// TCP is true when the question came over TCP, false over UDP.
 	TCP     bool
 	AD, DO  bool // the AD bit and the EDNS0 DO bit of the question
 	Payload int  // the EDNS0 UDP payload size, 0 without EDNS0

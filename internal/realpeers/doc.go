@@ -13,6 +13,12 @@
 // inside TLS, ErrNotOffered under the Required policy where STARTTLS is not
 // offered, and that examples/tlsprobe -json reports what the library saw.
 //
+// The MTA tests (mta_test.go) have a gate of their own, TLSUP_REAL_MTA=1,
+// set by .ci/real-mta.sh, which starts Postfix as the MX of mta.test on
+// 127.0.0.4; the tests serve the DNS zone (with the AD bit) and the
+// MTA-STS policy in-process, and check DANE-EE, DANE-TA, a wrong TLSA
+// record, MTA-STS and examples/tlsprobe -mx -json against it.
+//
 // With TLSUP_CAPTURE=DIR they also write the dialogues they saw as golden
 // transcripts, in internal/scripttest syntax, to
 // DIR/{smtp,imap,pop3}/testdata/golden_*.txt; the protocol packages replay

@@ -126,9 +126,12 @@ type GoldenCase struct {
 	Policy starttls.Policy
 	// Err is the sentinel the upgrade fails with; nil for success.
 	Err error
-	// Keywords the capabilities must have, or not, before and after TLS.
+	// Before and NotBefore are keywords the capabilities before TLS must
+	// have, and must not have.
 	Before, NotBefore []string
-	After, NotAfter   []string
+	// After and NotAfter are keywords the capabilities discovered inside
+	// TLS must have, and must not have.
+	After, NotAfter []string
 }
 
 // Load reads testdata/File.

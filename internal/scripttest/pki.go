@@ -13,6 +13,7 @@ const TestName = "mx.example.test"
 // PKI is a throwaway CA with a server certificate for TestName, "localhost"
 // and 127.0.0.1, for tests.
 type PKI struct {
+	// CA is the throwaway CA that signed Cert; clients trust its pool.
 	CA *tlsconf.CA
 	// Cert is the server certificate.
 	Cert tls.Certificate

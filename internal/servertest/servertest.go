@@ -145,9 +145,10 @@ func Transcript(t *testing.T, pki *scripttest.PKI, serve ServeFunc, post PostFun
 
 // Front is a protocol's server front as the shared test bodies drive it.
 type Front struct {
-	// Serve is a configured server's Serve; Post the loop after it.
+	// Serve is a configured server's Serve.
 	Serve ServeFunc
-	Post  PostFunc
+	// Post is the caller's loop run on the session Serve returns.
+	Post PostFunc
 	// Greeting is how the server's first line starts ("* OK ").
 	Greeting string
 	// StartTLS is the upgrade command line; GoAhead the server's answer.

@@ -12,25 +12,42 @@ import (
 // FailureDetails is one "failure-details" entry of a report (RFC 8460,
 // Section 4.4). Fields that are not known are left out of the JSON.
 type FailureDetails struct {
-	ResultType          ResultType `json:"result-type"`
-	SendingMTAIP        string     `json:"sending-mta-ip,omitempty"`
-	ReceivingMXHostname string     `json:"receiving-mx-hostname,omitempty"`
-	// ReceivingMXHelo is the host name the MX gave in its greeting.
-	ReceivingMXHelo       string `json:"receiving-mx-helo,omitempty"`
-	ReceivingIP           string `json:"receiving-ip,omitempty"`
-	FailedSessionCount    int    `json:"failed-session-count"`
+	// ResultType is what failed ("result-type").
+	ResultType ResultType `json:"result-type"`
+	// SendingMTAIP is the sender's local address ("sending-mta-ip").
+	SendingMTAIP string `json:"sending-mta-ip,omitempty"`
+	// ReceivingMXHostname is the MX host name dialled
+	// ("receiving-mx-hostname").
+	ReceivingMXHostname string `json:"receiving-mx-hostname,omitempty"`
+	// ReceivingMXHelo is the host name the MX gave in its greeting
+	// ("receiving-mx-helo"), escaped; it came before TLS.
+	ReceivingMXHelo string `json:"receiving-mx-helo,omitempty"`
+	// ReceivingIP is the MX's address ("receiving-ip").
+	ReceivingIP string `json:"receiving-ip,omitempty"`
+	// FailedSessionCount is the number of sessions that failed this way
+	// ("failed-session-count"); Details sets 1; a caller aggregating sessions adds them up.
+	FailedSessionCount int `json:"failed-session-count"`
+	// AdditionalInformation is free text, the error escaped
+	// ("additional-information").
 	AdditionalInformation string `json:"additional-information,omitempty"`
-	FailureReasonCode     string `json:"failure-reason-code,omitempty"`
+	// FailureReasonCode is a short code saying more than ResultType
+	// ("failure-reason-code"), such as "starttls-reply-454"; see Classify.
+	FailureReasonCode string `json:"failure-reason-code,omitempty"`
 }
 
 // Policy is the "policy" object of a report (RFC 8460, Section 4.4): which
 // policy the sessions were held to.
 type Policy struct {
+	// Type is the kind of policy ("policy-type").
 	Type PolicyType `json:"policy-type"`
 	// String is the policy: the TLSA records in presentation form, or the
 	// MTA-STS policy's lines.
 	String []string `json:"policy-string,omitempty"`
-	Domain string   `json:"policy-domain"`
+	// Domain is the recipient domain the policy belongs to
+	// ("policy-domain").
+	Domain string `json:"policy-domain"`
+	// MXHost lists the MX hosts the policy covers ("mx-host"): the
+	// MTA-STS mx patterns, or the one MX host of a DANE policy.
 	MXHost []string `json:"mx-host,omitempty"`
 }
 
@@ -41,10 +58,11 @@ type Session struct {
 	// LocalIP and RemoteIP are the connection's addresses; zero when not
 	// connected.
 	LocalIP, RemoteIP netip.Addr
-	// Result and Err are what smtp.Upgrade or smtp.Dial returned (Result
-	// may be nil), or a policy step's error.
+	// Result is what smtp.Upgrade or smtp.Dial returned; it may be nil.
 	Result *starttls.Result
-	Err    error
+	// Err is the error smtp.Upgrade or smtp.Dial returned, or a policy
+	// step's error; nil for a session that succeeded.
+	Err error
 }
 
 // Details returns the failure-details entry for s, with a session count of

@@ -35,9 +35,9 @@ type PolicyType string
 
 // The policy types.
 const (
-	PolicyTLSA     PolicyType = "tlsa"
-	PolicySTS      PolicyType = "sts"
-	PolicyNotFound PolicyType = "no-policy-found"
+	PolicyTLSA     PolicyType = "tlsa"            // DANE TLSA records
+	PolicySTS      PolicyType = "sts"             // an MTA-STS policy
+	PolicyNotFound PolicyType = "no-policy-found" // neither: the domain publishes no policy
 )
 
 // ResultType is an RFC 8460 result type (Section 4.3; IANA "STARTTLS
@@ -47,19 +47,19 @@ type ResultType string
 // The result types. Success is the empty string: nothing to report.
 const (
 	// Negotiation failures (RFC 8460, Section 4.3.1).
-	StartTLSNotSupported    ResultType = "starttls-not-supported"
-	CertificateHostMismatch ResultType = "certificate-host-mismatch"
-	CertificateExpired      ResultType = "certificate-expired"
-	CertificateNotTrusted   ResultType = "certificate-not-trusted"
-	ValidationFailure       ResultType = "validation-failure"
+	StartTLSNotSupported    ResultType = "starttls-not-supported"    // the MX offered no STARTTLS
+	CertificateHostMismatch ResultType = "certificate-host-mismatch" // the certificate does not carry the name required
+	CertificateExpired      ResultType = "certificate-expired"       // the certificate is expired
+	CertificateNotTrusted   ResultType = "certificate-not-trusted"   // the chain does not lead to a trusted root
+	ValidationFailure       ResultType = "validation-failure"        // any other negotiation failure
 	// DANE policy failures (Section 4.3.2.1).
-	TLSAInvalid   ResultType = "tlsa-invalid"
-	DNSSECInvalid ResultType = "dnssec-invalid"
-	DANERequired  ResultType = "dane-required"
+	TLSAInvalid   ResultType = "tlsa-invalid"   // no TLSA record matched, or none was usable
+	DNSSECInvalid ResultType = "dnssec-invalid" // a DNS lookup failed or its answer was not valid
+	DANERequired  ResultType = "dane-required"  // DANE is required locally, and the MX has no TLSA records
 	// MTA-STS policy failures (Section 4.3.2.2).
-	STSPolicyFetchError ResultType = "sts-policy-fetch-error"
-	STSPolicyInvalid    ResultType = "sts-policy-invalid"
-	STSWebPKIInvalid    ResultType = "sts-webpki-invalid"
+	STSPolicyFetchError ResultType = "sts-policy-fetch-error" // the policy could not be fetched
+	STSPolicyInvalid    ResultType = "sts-policy-invalid"     // the policy fetched is invalid
+	STSWebPKIInvalid    ResultType = "sts-webpki-invalid"     // the policy host's certificate does not verify
 )
 
 // Classify returns the result type for a session that ended with err, and

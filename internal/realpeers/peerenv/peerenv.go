@@ -48,10 +48,12 @@ type Script struct {
 
 // Env is the environment a script passed.
 type Env struct {
+	// Script is the script that passed the environment.
 	Script Script
-	// CAFile is the throwaway CA's PEM file (TLSUP_CA), CA its pool.
+	// CAFile is the throwaway CA's PEM file (TLSUP_CA).
 	CAFile string
-	CA     *x509.CertPool
+	// CA is the pool holding CAFile's certificates.
+	CA *x509.CertPool
 	// User and Password are the test user's (TLSUP_USER, TLSUP_PASSWORD).
 	User, Password string
 	// Addr maps a listener's name to its "host:port".
@@ -187,17 +189,31 @@ func GoldenScript(transcript string, imapTags bool) (string, error) {
 // ProbeJSON is the part of examples/tlsprobe's JSON object the tests check
 // (the contract is in its package doc, examples/tlsprobe/doc.go).
 type ProbeJSON struct {
-	Protocol           string    `json:"protocol"`
-	Address            string    `json:"address"`
-	Mode               string    `json:"mode"`
-	Policy             string    `json:"policy"`
-	TLS                bool      `json:"tls"`
-	Greeting           *string   `json:"greeting"`
+	// Protocol is "protocol": the protocol probed ("smtp").
+	Protocol string `json:"protocol"`
+	// Address is "address": the host:port dialled.
+	Address string `json:"address"`
+	// Mode is "mode": "starttls" or "implicit", never "auto".
+	Mode string `json:"mode"`
+	// Policy is "policy": "required", "always" or "opportunistic".
+	Policy string `json:"policy"`
+	// TLS is "tls": true once a verified handshake completed.
+	TLS bool `json:"tls"`
+	// Greeting is "greeting", escaped; nil for JSON null.
+	Greeting *string `json:"greeting"`
+	// CapabilitiesBefore is "capabilities_before"; nil for JSON null
+	// (implicit mode, or no discovery before TLS).
 	CapabilitiesBefore *[]string `json:"capabilities_before"`
-	CapabilitiesAfter  *[]string `json:"capabilities_after"`
-	TLSVersion         *string   `json:"tls_version"`
-	Verified           *bool     `json:"verified"`
-	Error              *struct {
+	// CapabilitiesAfter is "capabilities_after", discovered inside TLS;
+	// nil for JSON null.
+	CapabilitiesAfter *[]string `json:"capabilities_after"`
+	// TLSVersion is "tls_version" ("TLS 1.3"); nil for JSON null.
+	TLSVersion *string `json:"tls_version"`
+	// Verified is "verified"; nil for JSON null (no handshake).
+	Verified *bool `json:"verified"`
+	// Error is "error": the kind (not-offered, timeout, ...) and the
+	// message; nil for JSON null, on success.
+	Error *struct {
 		Kind    string `json:"kind"`
 		Message string `json:"message"`
 	} `json:"error"`
