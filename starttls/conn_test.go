@@ -290,6 +290,9 @@ func TestTranscript(t *testing.T) {
 		{"AUTHENTICATE \"PLAIN\" \"AGFsaWNlAGh1bnRlcjI=\"\r\n", "C: AUTHENTICATE <redacted>\n"},
 		{"PASSWORD hunter2\r\n", "C: PASSWORD <redacted>\n"},
 		{"x1 xauth hunter2\r\n", "C: x1 xauth <redacted>\n"},
+		// Words separated by tabs (NNTP allows them) are words too.
+		{"AUTHINFO\tPASS\thunter2\r\n", "C: AUTHINFO\\tPASS <redacted>\n"},
+		{"LOGIN\thunter2\r\n", "C: LOGIN <redacted>\n"},
 		{"AUTH\r\n", "C: AUTH\n"},                       // nothing to hide
 		{"GROUP alt.test\r\n", "C: GROUP alt.test\n"},   // nothing secret
 		{"a b PASS hunter\r\n", "C: a b PASS hunter\n"}, // only the first two words start a secret

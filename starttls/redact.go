@@ -31,12 +31,14 @@ func (f RedactFunc) Redact(line []byte) (int, bool) { return f(line) }
 var DefaultRedactor Redactor = RedactFunc(defaultRedact)
 
 func defaultRedact(line []byte) (keep int, ok bool) {
-	// The ends of the first three space-separated words.
+	// The ends of the first three words, separated by a space or a tab
+	// (NNTP allows tabs; a protocol that does not would refuse the line,
+	// but it was sent, and the transcript records it).
 	var ends [3]int
 	n, start := 0, 0
 	for n < len(ends) && start < len(line) {
 		end := start
-		for end < len(line) && line[end] != ' ' {
+		for end < len(line) && line[end] != ' ' && line[end] != '\t' {
 			end++
 		}
 		ends[n] = end

@@ -131,20 +131,22 @@ func (u *Upgrader) Redact(line []byte) (keep int, ok bool) {
 	return 0, false
 }
 
-// fields returns the start and end of up to n space-separated words of
-// line.
+// fields returns the start and end of up to n words of line, separated by
+// spaces and tabs (RFC 3977, Section 3.1: "one or more space or TAB
+// characters").
 func fields(line []byte, n int) [][2]int {
+	blank := func(b byte) bool { return b == ' ' || b == '\t' }
 	var out [][2]int
 	i := 0
 	for len(out) < n {
-		for i < len(line) && line[i] == ' ' {
+		for i < len(line) && blank(line[i]) {
 			i++
 		}
 		if i == len(line) {
 			break
 		}
 		start := i
-		for i < len(line) && line[i] != ' ' {
+		for i < len(line) && !blank(line[i]) {
 			i++
 		}
 		out = append(out, [2]int{start, i})

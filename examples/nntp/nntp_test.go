@@ -221,6 +221,10 @@ func TestRedact(t *testing.T) {
 		{"AUTHINFO PASS  ", len("AUTHINFO PASS"), true},
 		{"AUTHINFO SASL PLAIN  ", len("AUTHINFO SASL PLAIN"), true},
 		{"AUTHINFO PASS  hunter2", len("AUTHINFO PASS"), true},
+		// RFC 3977 separates words by spaces or tabs.
+		{"AUTHINFO\tPASS\thunter2", len("AUTHINFO\tPASS"), true},
+		{"AUTHINFO \t PASS \thunter2", len("AUTHINFO \t PASS"), true},
+		{"AUTHINFO\tSASL\tPLAIN\tAGFsaWNl", len("AUTHINFO\tSASL\tPLAIN"), true},
 		{"CAPABILITIES", 0, false},
 		{"", 0, false},
 	} {
