@@ -47,6 +47,7 @@ var conformance = clienttest.Protocol{
 	Forged:    "* CAPABILITY IMAP4rev1 AUTH=PLAIN",
 	Auth: []clienttest.Credential{
 		{Line: "a1 LOGIN alice hunter2", Reply: "a1 NO [AUTHENTICATIONFAILED] try again", Secret: "hunter2", Recorded: "a1 LOGIN <redacted>"},
+		{Line: "a3\tLOGIN\talice\thunter3", Reply: "a3 BAD tabs are not separators", Secret: "hunter3", Recorded: `a3\tLOGIN <redacted>`},
 		{Line: "a2 AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjI=", Reply: "a2 OK done", Secret: "AGFsaWNlAGh1bnRlcjI=", Recorded: "a2 AUTHENTICATE PLAIN <redacted>"},
 	},
 }

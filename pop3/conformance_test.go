@@ -55,6 +55,7 @@ var conformance = clienttest.Protocol{
 	Auth: []clienttest.Credential{
 		{Line: "USER alice", Reply: "+OK", Recorded: "USER alice"},
 		{Line: "PASS hunter2", Reply: "+OK maildrop locked and ready", Secret: "hunter2", Recorded: "PASS <redacted>"},
+		{Line: "PASS\thunter3", Reply: "-ERR already authenticated", Secret: "hunter3", Recorded: "PASS <redacted>"},
 		{Line: "AUTH PLAIN AGFsaWNlAGh1bnRlcjI=", Reply: "-ERR already authenticated", Secret: "AGFsaWNlAGh1bnRlcjI=", Recorded: "AUTH PLAIN <redacted>"},
 		{Line: "APOP alice c4c9334bac560ecc979e58001b3e22fb", Reply: "-ERR already authenticated", Secret: "c4c9334bac560ecc979e58001b3e22fb", Recorded: "APOP <redacted>"},
 	},

@@ -49,6 +49,8 @@ var conformance = clienttest.Protocol{
 	Forged:    "250 AUTH PLAIN",
 	Auth: []clienttest.Credential{
 		{Line: "AUTH PLAIN AGFsaWNlAGh1bnRlcjI=", Reply: "235 2.7.0 Authentication successful", Secret: "AGFsaWNlAGh1bnRlcjI=", Recorded: "AUTH PLAIN <redacted>"},
+		// Words separated by a tab, which some servers accept.
+		{Line: "AUTH\tLOGIN\taHVudGVyMg==", Reply: "503 5.5.1 already authenticated", Secret: "aHVudGVyMg==", Recorded: `AUTH\tLOGIN <redacted>`},
 	},
 }
 

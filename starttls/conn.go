@@ -423,7 +423,7 @@ func (c *Conn) record(written bool, line []byte, secret bool) {
 		// Replies carry no credentials (a capability line "AUTH PLAIN"
 		// names mechanisms); only the client's lines are redacted.
 		text = string(line)
-	} else if keep, ok := redactor.Redact(line); ok && keep > 0 {
+	} else if keep, ok := redactor.Redact(tabsAsSpaces(line)); ok && keep > 0 {
 		text = string(line[:min(keep, len(line))]) + " <redacted>"
 	} else if ok || secret {
 		// A line the caller marked secret that the redactor does not
@@ -443,4 +443,14 @@ func (c *Conn) record(written bool, line []byte, secret bool) {
 // text.
 func transcriptEscape(s string) string {
 	return escape(s, false, maxEscaped)
+}
+
+// tabsAsSpaces returns line with each tab replaced by a space, for a
+// Redactor: the same length, so its keep indexes the line as sent. It
+// copies only when there is a tab.
+func tabsAsSpaces(line []byte) []byte {
+	if bytes.IndexByte(line, '\t') < 0 {
+		return line
+	}
+	return bytes.ReplaceAll(line, []byte("\t"), []byte(" "))
 }

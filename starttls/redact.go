@@ -10,7 +10,10 @@ type Redactor interface {
 	// they are), carries a secret, and
 	// how many of its leading bytes may still be recorded (the command
 	// word, a tag, a mechanism name). The rest is recorded as
-	// "<redacted>". keep 0 hides the whole line.
+	// "<redacted>". keep 0 hides the whole line. The Conn passes each tab
+	// of the line as a space (same length, so keep is an index into the
+	// line as sent): a Redactor that splits words at spaces also sees
+	// "PASS<TAB>secret", which some servers accept, as two words.
 	Redact(line []byte) (keep int, ok bool)
 }
 
@@ -31,14 +34,12 @@ func (f RedactFunc) Redact(line []byte) (int, bool) { return f(line) }
 var DefaultRedactor Redactor = RedactFunc(defaultRedact)
 
 func defaultRedact(line []byte) (keep int, ok bool) {
-	// The ends of the first three words, separated by a space or a tab
-	// (NNTP allows tabs; a protocol that does not would refuse the line,
-	// but it was sent, and the transcript records it).
+	// The ends of the first three space-separated words.
 	var ends [3]int
 	n, start := 0, 0
 	for n < len(ends) && start < len(line) {
 		end := start
-		for end < len(line) && line[end] != ' ' && line[end] != '\t' {
+		for end < len(line) && line[end] != ' ' {
 			end++
 		}
 		ends[n] = end
