@@ -101,10 +101,10 @@ func FuzzRedact(f *testing.F) {
 	})
 }
 
-// wellFormed: a word of a command line, one token (no space, no line
+// wellFormed: a word of a command line, one token (no space or tab, no line
 // end, not empty) and not a quoted string with a space inside.
 func wellFormed(w string) bool {
-	return w != "" && !strings.ContainsAny(w, " \r\n")
+	return w != "" && !strings.ContainsAny(w, " \t\r\n")
 }
 
 // mixCase changes the case of w's letters by the bits of mask: commands
