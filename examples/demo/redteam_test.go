@@ -473,13 +473,13 @@ func TestRedteamServe(t *testing.T) {
 		{"too-many-errors-before-tls", all, func(c *rtClient, p rtProto) {
 			c.expect(p.greeting, "220-")
 			var sent int
-			for sent = 0; sent < 60; sent++ {
+			for sent = 0; sent < 120; sent++ {
 				if _, err := io.WriteString(c.conn, p.tag("z", "XFOO")+"\r\n"); err != nil {
 					break
 				}
 			}
 			got := c.rest()
-			assert.Less(c.t, strings.Count(got, "\r\n"), 60, "closed before answering them all")
+			assert.Less(c.t, strings.Count(got, "\r\n"), 120, "closed before answering them all")
 		}},
 		// ALPACA: an HTTP request where a command belongs gets no byte.
 		{"http-first-line", all, func(c *rtClient, p rtProto) {

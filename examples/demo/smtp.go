@@ -21,7 +21,7 @@ const (
 	maxRecipients = 100
 	// maxBadCommands is how many refused commands a session may send
 	// before it is closed.
-	maxBadCommands = 20
+	maxBadCommands = 50
 )
 
 // smtpState is the post-TLS SMTP session: it starts clean, with no EHLO,
