@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsup/tlsup/internal/clienttest"
 	"github.com/tlsup/tlsup/internal/errkind"
 	"github.com/tlsup/tlsup/internal/scripttest"
 	"github.com/tlsup/tlsup/pop3"
@@ -106,41 +106,16 @@ func runClientCase(t *testing.T, tt clientCase) {
 	if err != nil {
 		assert.Nil(t, tc, "no *tls.Conn on error")
 		assert.Nil(t, res.Conn, "no session conn on error")
-		assertClientConnClosed(t, conn)
-		assertPrintable(t, err.Error())
+		clienttest.AssertClosed(t, conn)
+		clienttest.AssertPrintable(t, err.Error())
 	} else if tc != nil {
 		t.Cleanup(func() { tc.Close() })
 	}
-	assertPrintable(t, res.Greeting)
+	clienttest.AssertPrintable(t, res.Greeting)
 	tt.check(t, tc, res, err)
 	perr := peer.Wait()
 	if !tt.peerFails {
 		require.NoError(t, perr, "peer script")
-	}
-}
-
-// assertClientConnClosed checks that the upgrade closed conn (fail closed).
-func assertClientConnClosed(t *testing.T, conn net.Conn) {
-	t.Helper()
-	err := conn.SetReadDeadline(time.Now().Add(time.Millisecond))
-	if err == nil {
-		// Some conns accept a deadline after Close; a read then tells.
-		_, err = conn.Read(make([]byte, 1))
-	}
-	if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrClosedPipe) {
-		t.Errorf("conn not closed after a failed upgrade: got %v, want net.ErrClosed or io.ErrClosedPipe", err)
-	}
-}
-
-// assertPrintable checks that peer text was escaped: no control character
-// reaches an error string or the greeting.
-func assertPrintable(t *testing.T, s string) {
-	t.Helper()
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			t.Errorf("control character %q at offset %d in %q", c, i, s)
-			return
-		}
 	}
 }
 
