@@ -64,20 +64,9 @@ ports_free "$SMTP_ADDR" "$IMAP_ADDR"
 # The name the hand-off tests verify, and the two addresses.
 make_pki localhost "DNS:localhost,IP:${SMTP_ADDR%:*},IP:${IMAP_ADDR%:*}"
 
-# One test user, known to Dovecot (passwd-file) and, through Dovecot's auth
-# socket, to Postfix. Its mail belongs to nobody.
-TEST_USER=tlsup
-TEST_PASSWORD=$(openssl rand -hex 12)
-chown 65534:65534 "$TMP/mail/tlsup"
-echo "$TEST_USER:{PLAIN}$TEST_PASSWORD:65534:65534::$TMP/mail/tlsup::" > "$TMP/dovecot/users"
-chgrp dovecot "$TMP/dovecot/users"
-chmod 640 "$TMP/dovecot/users"
-
-mkdir -p "$TMP/postfix" "$TMP/postfix-queue"
-sed "s|@DIR@|$TMP|g" "$CONF/postfix-main.cf" > "$TMP/postfix/main.cf"
-sed "s|@DIR@|$TMP|g" "$CONF/postfix-master.cf" > "$TMP/postfix/master.cf"
-sed "s|@DIR@|$TMP|g" "$CONF/dovecot.conf" > "$TMP/dovecot/dovecot.conf"
-dovecot -c "$TMP/dovecot/dovecot.conf" -n > /dev/null
+# One test user (TEST_USER, TEST_PASSWORD) and the Postfix and Dovecot
+# configs from $CONF, as lib.sh's mail_setup makes them.
+mail_setup
 
 # Postfix first: "postfix start" creates the queue directories (Dovecot
 # puts its auth socket in private/) and returns once the master reports

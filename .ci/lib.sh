@@ -306,3 +306,24 @@ compare_golden() {
     head -n 60 "$TMP/log/golden.diff"
   fi
 }
+
+# mail_setup: for a script running Postfix and Dovecot from the configs in
+# $CONF (postfix-main.cf, postfix-master.cf, dovecot.conf, with @DIR@ for
+# $TMP): one test user, TEST_USER with a random TEST_PASSWORD, known to
+# Dovecot (passwd-file $TMP/dovecot/users) and, through Dovecot's auth
+# socket, to Postfix; its mail (in $TMP/mail/tlsup) belongs to nobody.
+# The configs are rendered into $TMP and Dovecot's is checked.
+mail_setup() {
+  TEST_USER=tlsup
+  TEST_PASSWORD=$(openssl rand -hex 12)
+  chown 65534:65534 "$TMP/mail/tlsup"
+  echo "$TEST_USER:{PLAIN}$TEST_PASSWORD:65534:65534::$TMP/mail/tlsup::" > "$TMP/dovecot/users"
+  chgrp dovecot "$TMP/dovecot/users"
+  chmod 640 "$TMP/dovecot/users"
+  mkdir -p "$TMP/postfix" "$TMP/postfix-queue"
+  local f
+  for f in postfix-main.cf:postfix/main.cf postfix-master.cf:postfix/master.cf dovecot.conf:dovecot/dovecot.conf; do
+    sed "s|@DIR@|$TMP|g" "$CONF/${f%%:*}" > "$TMP/${f#*:}"
+  done
+  dovecot -c "$TMP/dovecot/dovecot.conf" -n > /dev/null
+}
